@@ -1,0 +1,346 @@
+"""The `pledgewatch` command line (also `python -m daemon`).
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid input data, 78 configuration error.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from daemon import __version__, seeds
+from daemon.clock import system_clock
+from daemon.model import documents
+from daemon.model.durations import DurationError, format_duration, parse_duration
+from daemon.model.statuses import parse_status
+from daemon.service import checks
+from daemon.settings import ConfigError, Settings, load_settings, mask_database_url
+from daemon.store import connector, outbox, pledges
+
+EXIT_RUNTIME = 1
+EXIT_INPUT = 2
+EXIT_CONFIG = 78
+
+app = typer.Typer(
+    name="pledgewatch",
+    help="Watch public pledges and post notices to webhooks when they fall due, pass or change.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"pledgewatch: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    try:
+        return load_settings(ctx.obj or ())
+    except ConfigError as exc:
+        _fail(f"configuration error: {exc}", EXIT_CONFIG)
+
+
+def _engine(settings: Settings, *, migrate: bool = True) -> Engine:
+    """Return an engine on a migrated database, or exit 1 saying what is wrong."""
+    url = settings.effective_database_url()
+    try:
+        engine = connector.make_engine(url)
+        if migrate:
+            connector.migrate(engine)
+    except SQLAlchemyError as exc:
+        _fail(f"cannot use the database {mask_database_url(url)} ({type(exc).__name__})", EXIT_RUNTIME)
+    return engine
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    env_file: Annotated[
+        list[Path] | None,
+        typer.Option("--env-file", help="Read settings from this file (repeatable; later files win)."),
+    ] = None,
+) -> None:
+    ctx.obj = tuple(env_file or ())
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Run the daemon in the foreground (systemd Type=notify)."""
+    from daemon.service import daemon, logs
+
+    settings = _settings(ctx)
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        code = daemon.run(settings)
+    except daemon.StartupError as exc:
+        _fail(str(exc), EXIT_RUNTIME)
+    raise typer.Exit(code)
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Apply the database migrations up to head."""
+    engine = _engine(_settings(ctx))
+    typer.echo(f"database at revision {connector.current_revision(engine)}")
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="YAML or JSON files, or folders of them.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and count, write nothing.")] = False,
+) -> None:
+    """Import commitments: one transaction, upsert by id."""
+    settings = _settings(ctx)
+    now = system_clock()
+    try:
+        loaded = seeds.load(paths, default_zone=settings.zone, now=now)
+    except seeds.SeedError as exc:
+        _fail(str(exc), EXIT_INPUT)
+    engine = _engine(settings)
+    actor = f"import:{getpass.getuser()}"
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(pledgewatch_write=True)
+            transaction = conn.begin()
+            try:
+                counts = seeds.apply(conn, loaded, now=now, policy=settings.policy, actor=actor)
+            except BaseException:
+                transaction.rollback()
+                raise
+            if dry_run:
+                transaction.rollback()
+            else:
+                transaction.commit()
+    except seeds.SeedError as exc:
+        _fail(str(exc), EXIT_INPUT)
+    summary = ", ".join(f"{n} {what}" for what, n in counts.items())
+    typer.echo(f"{'would import' if dry_run else 'imported'} {len(loaded)} commitments: {summary}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option("--status", help="Only commitments with this status.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List commitments with their next notice and deadline window."""
+    try:
+        wanted = parse_status(status) if status else None
+    except ValueError as exc:
+        _fail(str(exc), EXIT_INPUT)
+    engine = _engine(_settings(ctx))
+    with connector.read(engine) as conn:
+        found = pledges.list_all(conn, wanted)
+    if as_json:
+        _print_json([documents.commitment_document(s.pledge) for s in found])
+        return
+    rows = [
+        (
+            s.pledge.id,
+            s.pledge.status.value,
+            documents.isoformat(s.next_notice_at, documents.zone_of(s.pledge)) or "-",
+            _window_text(s.pledge),
+            s.pledge.title,
+        )
+        for s in found
+    ]
+    _table(("ID", "STATUS", "NEXT NOTICE", "DEADLINE", "TITLE"), rows)
+
+
+def _window_text(pledge: Any) -> str:
+    window = pledge.window
+    if window is None:
+        return "-"
+    zone = documents.zone_of(pledge)
+    start = window.earliest.astimezone(zone)
+    end = window.latest.astimezone(zone)
+    return f"{window.phrase} [{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}) {window.timezone}"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    if not rows:
+        typer.echo("(none)")
+        return
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        typer.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@app.command()
+def show(ctx: typer.Context, commitment_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+    """Show one commitment with its history, conditions and next notices."""
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    with connector.read(engine) as conn:
+        try:
+            stored = pledges.get(conn, commitment_id)
+        except pledges.NotFound:
+            _fail(f"no commitment with id {commitment_id!r}", EXIT_INPUT)
+        detail = pledges.describe(conn, stored, settings.policy, system_clock())
+    if as_json:
+        _print_json(detail)
+        return
+    source = detail["source"]
+    lines = [
+        f"{detail['id']}: {detail['title']}",
+        f"  status     {detail['status']}  ({detail['kind']})",
+        f"  parties    {', '.join(detail['parties']) or '-'}",
+        f"  tags       {', '.join(detail['tags']) or '-'}",
+        f"  deadline   {_window_text(stored.pledge)}",
+        f"  source     {source['publisher'] or '-'}, {source['title'] or '-'} ({source['published'] or 'undated'})",
+    ]
+    if detail["description"]:
+        lines.append(f"  about      {detail['description']}")
+    for condition in detail["conditions"]:
+        lines.append(f"  condition  waits for {condition['requires']} to be {condition['status']}")
+    if detail["plan_error"]:
+        lines.append(f"  error      {detail['plan_error']}")
+    lines.append("  next notices:" if detail["next_notices"] else "  next notices: none")
+    lines += [f"    {n['at']}  {n['type']}" + (f" ({n['offset']} before)" if "offset" in n else "") for n in detail["next_notices"]]
+    lines.append("  history:")
+    for h in detail["history"]:
+        extra = "".join(f"  {k}: {h[k]}" for k in ("note", "evidence") if h[k])
+        lines.append(f"    {h['at']}  {h['old_status'] or '-'} -> {h['new_status']}  by {h['actor'] or '-'}{extra}")
+    typer.echo("\n".join(lines))
+
+
+@app.command("set-status")
+def set_status(
+    ctx: typer.Context,
+    commitment_id: Annotated[str, typer.Argument(metavar="ID")],
+    status: Annotated[str, typer.Argument(metavar="STATUS")],
+    note: Annotated[str | None, typer.Option("--note", help="Why the status changed.")] = None,
+    evidence: Annotated[str | None, typer.Option("--evidence", help="A URL backing the change.")] = None,
+) -> None:
+    """Record a status change; it is notified like any other event."""
+    try:
+        new = parse_status(status)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_INPUT)
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    try:
+        with connector.write(engine) as conn:
+            old = pledges.set_status(
+                conn,
+                commitment_id,
+                new,
+                now=system_clock(),
+                policy=settings.policy,
+                actor=f"cli:{getpass.getuser()}",
+                note=note,
+                evidence=evidence,
+            )
+    except pledges.NotFound:
+        _fail(f"no commitment with id {commitment_id!r}", EXIT_INPUT)
+    typer.echo(f"{commitment_id}: {old.value} -> {new.value}")
+
+
+@app.command()
+def upcoming(
+    ctx: typer.Context,
+    within: Annotated[str, typer.Option("--within", help="How far ahead, e.g. 30d, 12h.")] = "30d",
+    as_json: JsonFlag = False,
+) -> None:
+    """List the notices that will fire, in time order."""
+    try:
+        horizon = parse_duration(within)
+    except DurationError as exc:
+        _fail(f"--within: {exc}", EXIT_INPUT)
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    now = system_clock()
+    until = now + horizon
+    with connector.read(engine) as conn:
+        coming = pledges.upcoming(conn, settings.policy, now, until)
+    found = [
+        {
+            "at": documents.isoformat(notice.at, documents.zone_of(pledge)),
+            "type": notice.type.value,
+            "commitment_id": pledge.id,
+            "title": pledge.title,
+            "offset": format_duration(notice.offset) if notice.offset else None,
+        }
+        for pledge, notice in coming
+    ]
+    if as_json:
+        _print_json(found)
+        return
+    _table(("WHEN", "TYPE", "ID", "TITLE"), [(n["at"], n["type"], n["commitment_id"], n["title"]) for n in found])
+
+
+@app.command()
+def deliveries(
+    ctx: typer.Context,
+    state: Annotated[str | None, typer.Option("--state", help="pending, delivered or dead.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the outbox: one row per notice and webhook."""
+    if state is not None and state not in outbox.STATES:
+        _fail(f"unknown state {state!r} (one of: {', '.join(outbox.STATES)})", EXIT_INPUT)
+    engine = _engine(_settings(ctx))
+    with connector.read(engine) as conn:
+        found = outbox.listing(conn, state, limit)
+    if as_json:
+        _print_json(found)
+        return
+    _table(
+        ("ID", "STATE", "TRIES", "WEBHOOK", "TYPE", "COMMITMENT", "LAST"),
+        [
+            (d["id"], d["state"], str(d["attempts"]), d["webhook"], d["type"], d["commitment_id"],
+             d["last_error"] or (str(d["last_status"]) if d["last_status"] else "-"))
+            for d in found
+        ],
+    )
+
+
+@app.command("check-config")
+def check_config(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Validate the environment and print the effective settings, secrets masked."""
+    settings = _settings(ctx)
+    engine = connector.make_engine(settings.effective_database_url())
+    found = [checks.database(engine)]
+    if found[0].status != "fail":
+        found.append(checks.migrations(engine))
+    report = {"settings": settings.masked(), "checks": {c.name: c.document() for c in found}}
+    if as_json:
+        _print_json(report)
+    else:
+        typer.echo(json.dumps(report["settings"], indent=2))
+        for check in found:
+            typer.echo(f"{check.name}: {check.status}" + (f" ({check.output})" if check.output else ""))
+    if found[0].status == "fail":
+        raise typer.Exit(EXIT_RUNTIME)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point of the `pledgewatch` script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+

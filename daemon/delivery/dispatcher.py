@@ -1,0 +1,228 @@
+"""The dispatcher: lease due deliveries, send them, record every attempt.
+
+Failures are values, not exceptions: each send returns an `Outcome`, and
+`retry.decide` turns it into the delivery's next state. httpx errors are
+caught here and nowhere else::
+
+    httpx.HTTPError
+     ├── httpx.TimeoutException   -> "timed out", retried
+     └── httpx.TransportError     -> connection refused, reset, bad answer: retried
+    guard.TargetRefused           -> dead at once, never retried
+
+A slow webhook cannot hold the others up: sends run on a thread pool, and a
+webhook with `per_webhook` sends in flight is skipped by the next claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TextIO
+
+import httpx
+from sqlalchemy import Engine, Row
+
+from daemon import __version__
+from daemon.clock import Clock
+from daemon.delivery import formats, guard, retry, signing
+from daemon.settings import CONSOLE, Settings, WebhookSettings, mask_url
+from daemon.store import claims, connector, outbox
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = f"pledgewatch/{__version__}"
+LEASE_MARGIN = timedelta(seconds=30)  # beyond the longest timeout, before another worker may take over
+
+
+@dataclass
+class WebhookHealth:
+    """What /health shows for one webhook; kept in memory by the daemon."""
+
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    last_success: datetime | None = None
+    delivered: int = 0
+    failed: int = 0
+
+
+@dataclass
+class _InFlight:
+    total: int = 0
+    by_webhook: dict[str, int] = field(default_factory=dict)
+
+
+class Dispatcher:
+    """Sends due deliveries with one pooled `httpx.Client`, several at a time."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        client: httpx.Client,
+        clock: Clock,
+        *,
+        worker: str,
+        workers: int = 8,
+        per_webhook: int = 4,
+        out: TextIO | None = None,
+        on_done: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._engine = engine
+        self.settings = settings
+        self._client = client
+        self._clock = clock
+        self._worker = worker
+        self._workers = workers
+        self._per_webhook = per_webhook
+        self._out = out or sys.stdout
+        self._on_done = on_done
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send")
+        self._lock = threading.Lock()
+        self._inflight = _InFlight()
+        self.health: dict[str, WebhookHealth] = {}
+
+    def send_due(self) -> datetime | None:
+        """Lease every due delivery there is room for and start sending; return the next due instant.
+
+        1. Skip webhooks that already have `per_webhook` sends in flight.
+        2. Lease up to the free room, in one transaction.
+        3. Hand each to the pool; each records its own outcome when done.
+        """
+        while True:
+            with self._lock:
+                room = self._workers - self._inflight.total
+                busy = [name for name, n in self._inflight.by_webhook.items() if n >= self._per_webhook]
+            if room <= 0:
+                return None  # a finishing send wakes us
+            now = self._clock()
+            with connector.write(self._engine) as conn:
+                rows = claims.claim_deliveries(
+                    conn, now, worker=self._worker, lease_until=now + self._lease(), limit=room, skip_webhooks=busy
+                )
+                if not rows:
+                    return outbox.next_attempt_at(conn)
+            for row in rows:
+                with self._lock:
+                    self._inflight.total += 1
+                    self._inflight.by_webhook[row.webhook] = self._inflight.by_webhook.get(row.webhook, 0) + 1
+                self._pool.submit(self._deliver, row)
+
+    def _lease(self) -> timedelta:
+        timeouts = [hook.timeout for hook in self.settings.webhooks.values()]
+        return max(timeouts, default=timedelta(seconds=15)) + LEASE_MARGIN
+
+    def _deliver(self, row: Row) -> None:
+        try:
+            outcome, permanent = self._send(row)
+            now = self._clock()
+            decision = retry.decide(row.attempts + 1, outcome, now, self.settings.retry_schedule, permanent=permanent)
+            result = outbox.Result(
+                decision.state, decision.retry_at, outcome.status_code, outcome.error, outcome.duration_ms
+            )
+            with connector.write(self._engine) as conn:
+                recorded = outbox.record(conn, row.id, worker=self._worker, now=now, result=result)
+            self._note(row, outcome, decision, recorded)
+        except Exception:
+            # The lease runs out and the delivery is tried again; the daemon goes on.
+            logger.exception(
+                "delivery failed unexpectedly", extra={"action": "delivery_crashed", "delivery": row.id}
+            )
+        finally:
+            with self._lock:
+                self._inflight.total -= 1
+                self._inflight.by_webhook[row.webhook] -= 1
+            self._on_done()
+
+    def _send(self, row: Row) -> tuple[retry.Outcome, bool]:
+        """Post one delivery; return its outcome and whether the failure is permanent."""
+        started = time.perf_counter()
+        if row.webhook == CONSOLE:
+            print(formats.console_line(row.body), file=self._out, flush=True)
+            return retry.Outcome(None, None, _ms(started)), False
+        hook = self.settings.webhooks.get(row.webhook)
+        if hook is None:
+            return retry.Outcome(None, f"webhook {row.webhook!r} is no longer configured", 0.0), True
+        try:
+            guard.check(hook.url, allow_private=self.settings.allow_private_targets)
+        except guard.TargetRefused as exc:
+            return retry.Outcome(None, f"refused: {exc}", _ms(started)), True
+        content, headers = self._request(row, hook)
+        try:
+            response = self._client.post(
+                hook.url, content=content, headers=headers, timeout=hook.timeout.total_seconds()
+            )
+        except httpx.TimeoutException:
+            return retry.Outcome(None, f"timed out after {hook.timeout.total_seconds():g}s", _ms(started)), False
+        except httpx.TransportError as exc:
+            message = str(exc).replace(hook.url, mask_url(hook.url)) or type(exc).__name__
+            return retry.Outcome(None, f"{type(exc).__name__}: {message}", _ms(started)), False
+        error = None if response.status_code in retry.ACCEPTED else f"HTTP {response.status_code}"
+        return retry.Outcome(response.status_code, error, _ms(started)), False
+
+    def _request(self, row: Row, hook: WebhookSettings) -> tuple[bytes, dict[str, str]]:
+        content, content_type = formats.render(hook.format, row.body)
+        timestamp = int(self._clock().timestamp())
+        headers = {
+            **hook.headers,
+            "content-type": content_type,
+            "user-agent": USER_AGENT,
+            "webhook-id": row.id,
+            "webhook-timestamp": str(timestamp),
+        }
+        if hook.secret is not None:
+            headers["webhook-signature"] = signing.signature(
+                hook.secret.get_secret_value(), row.id, timestamp, content
+            )
+        return content, headers
+
+    def _note(self, row: Row, outcome: retry.Outcome, decision: retry.Decision, recorded: bool) -> None:
+        health = self.health.setdefault(row.webhook, WebhookHealth())
+        if outcome.ok:
+            health.consecutive_failures = 0
+            health.delivered += 1
+            health.last_success = self._clock()
+        else:
+            health.consecutive_failures += 1
+            health.failed += 1
+            health.last_error = outcome.error
+        fields: dict[str, Any] = {
+            "delivery": row.id,
+            "commitment": row.commitment_id,
+            "type": row.type,
+            "webhook": row.webhook,
+            "status": outcome.status_code,
+            "duration_ms": round(outcome.duration_ms, 1),
+        }
+        if not recorded:
+            logger.debug("lease lost before recording", extra={"action": "delivery_lease_lost", **fields})
+        elif decision.state == "delivered":
+            logger.info("notice delivered", extra={"action": "notice_delivered", **fields})
+        elif decision.state == "dead":
+            logger.warning(
+                "delivery dead", extra={"action": "delivery_dead", "error": outcome.error, **fields}
+            )
+        else:
+            logger.warning(
+                "delivery failed, will retry",
+                extra={"action": "delivery_retry", "error": outcome.error, "retry_at": decision.retry_at, **fields},
+            )
+
+    def close(self, grace: float = 10.0) -> None:
+        """Wait up to `grace` seconds for sends in flight, then stop the pool."""
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._inflight.total == 0:
+                    break
+            time.sleep(0.05)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -1,0 +1,105 @@
+"""The JSON documents pledgewatch publishes: the commitment object and event bodies.
+
+`commitment_document` is the one shape of a commitment seen from outside: in
+webhook bodies (`data.commitment`), `list --json`, `show --json` and the API.
+Instants are written in the pledge's own time zone, with their offset.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from daemon.model.durations import format_duration
+from daemon.model.pledge import Pledge
+from daemon.model.schedule import Notice, NoticeType
+
+# Bumped when a published shape changes incompatibly; receivers can branch on it.
+PAYLOAD_VERSION = 1
+
+
+def zone_of(pledge: Pledge) -> ZoneInfo:
+    """Return the zone a pledge's instants are shown in (its deadline's, else UTC)."""
+    return ZoneInfo(pledge.window.timezone) if pledge.window else ZoneInfo("UTC")
+
+
+def isoformat(instant: datetime | None, zone: ZoneInfo | None = None) -> str | None:
+    """Return `instant` as ISO 8601 in `zone` (UTC when none), or None."""
+    if instant is None:
+        return None
+    return instant.astimezone(zone or UTC).isoformat()
+
+
+def commitment_document(pledge: Pledge) -> dict[str, Any]:
+    """Return the commitment object that webhooks, the CLI and the API share."""
+    zone = zone_of(pledge)
+    window = pledge.window
+    return {
+        "id": pledge.id,
+        "title": pledge.title,
+        "description": pledge.description,
+        "kind": pledge.kind.value,
+        "status": pledge.status.value,
+        "parties": list(pledge.parties),
+        "tags": list(pledge.tags),
+        "source": {
+            "title": pledge.source.title,
+            "publisher": pledge.source.publisher,
+            "url": pledge.source.url,
+            "published": pledge.source.published.isoformat() if pledge.source.published else None,
+        },
+        "deadline": None
+        if window is None
+        else {
+            "phrase": window.phrase,
+            "earliest": isoformat(window.earliest, zone),
+            "latest": isoformat(window.latest, zone),
+            "precision": window.precision.value,
+            "timezone": window.timezone,
+        },
+        "reminders": None
+        if pledge.reminders is None
+        else [format_duration(offset) for offset in pledge.reminders],
+        "conditions": [{"requires": c.requires, "status": c.status.value} for c in pledge.conditions],
+    }
+
+
+def notice_body(pledge: Pledge, notice: Notice, *, missed: int = 0) -> dict[str, Any]:
+    """Return the `json`-format body of a deadline notice (reminder, due, overdue)."""
+    fields: dict[str, Any] = {}
+    if notice.type is NoticeType.REMINDER and notice.offset is not None:
+        fields["offset"] = format_duration(notice.offset)
+    if notice.type is NoticeType.OVERDUE and pledge.window is not None:
+        fields["overdue_by"] = format_duration(notice.at - pledge.window.latest)
+        fields["repeat"] = notice.repeat
+    if missed:
+        # Sent after downtime: this one notice stands for `missed` earlier ones.
+        fields["late"] = True
+        fields["missed"] = missed
+    return event_body(pledge, notice.type, notice.at, fields)
+
+
+def status_body(
+    pledge: Pledge, at: datetime, *, old_status: str | None, note: str | None, evidence: str | None, actor: str | None
+) -> dict[str, Any]:
+    """Return the `json`-format body of a `commitment.status_changed` notice."""
+    fields = {
+        "old_status": old_status,
+        "new_status": pledge.status.value,
+        "note": note,
+        "evidence": evidence,
+        "actor": actor,
+    }
+    return event_body(pledge, NoticeType.STATUS_CHANGED, at, fields)
+
+
+def event_body(pledge: Pledge, type_: NoticeType, at: datetime, fields: dict[str, Any]) -> dict[str, Any]:
+    """Return the envelope every event shares: type, timestamp, data.commitment."""
+    zone = zone_of(pledge)
+    return {
+        "type": type_.value,
+        "timestamp": isoformat(at, zone),
+        "version": PAYLOAD_VERSION,
+        "data": {"commitment": commitment_document(pledge), "scheduled_for": isoformat(at, zone), **fields},
+    }

@@ -1,0 +1,44 @@
+"""The pledge as a plain value: what the store hands to the model and back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from daemon.model.deadlines import Window
+from daemon.model.statuses import Kind, Status
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a pledge was reported: publisher, title, address and date."""
+
+    title: str | None = None
+    publisher: str | None = None
+    url: str | None = None
+    published: date | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """This pledge waits until commitment `requires` reaches `status`."""
+
+    requires: str
+    status: Status = Status.KEPT
+
+
+@dataclass(frozen=True)
+class Pledge:
+    """A commitment as the model sees it; no database identity, no I/O."""
+
+    id: str
+    title: str
+    status: Status = Status.OPEN
+    kind: Kind = Kind.DELIVERABLE
+    description: str | None = None
+    parties: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    source: Source = field(default_factory=Source)
+    window: Window | None = None
+    reminders: tuple[timedelta, ...] | None = None  # None: the operator's default offsets
+    conditions: tuple[Condition, ...] = ()

@@ -1,0 +1,155 @@
+"""Which notice a pledge is owed, and when: a pure function of (pledge, policy, instants).
+
+For a pledge with a deadline window [earliest, latest) the timeline is:
+
+* `commitment.reminder` at each offset before `earliest`;
+* `commitment.due` at `earliest`;
+* `commitment.overdue` at `latest` (for an exact instant, one repeat after it,
+  or one day after it when repeats are off), then every `overdue_repeat`.
+
+A closed pledge (kept, partially kept, broken, withdrawn) has no timeline. Two
+notices never share an instant: when they would, the later stage wins (a
+reminder that lands on the opening is dropped in favour of `commitment.due`).
+The repeats are computed arithmetically, so the cost of a question does not
+grow with how long a pledge has been overdue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from daemon.model.pledge import Pledge
+
+
+class NoticeType(StrEnum):
+    """The event types a webhook can receive."""
+
+    REMINDER = "commitment.reminder"
+    DUE = "commitment.due"
+    OVERDUE = "commitment.overdue"
+    STATUS_CHANGED = "commitment.status_changed"
+    CONDITION_MET = "commitment.condition_met"
+    CHECK_IN = "commitment.check_in"
+
+
+# Which notice wins when two land on the same instant: the later stage.
+_STAGE = {NoticeType.REMINDER: 0, NoticeType.DUE: 1, NoticeType.OVERDUE: 2}
+# An exact-instant deadline with repeats off still gets one overdue notice, this late.
+ONCE_OVERDUE_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The operator's timing settings, as the model needs them."""
+
+    reminder_offsets: tuple[timedelta, ...] = (timedelta(days=30), timedelta(days=7), timedelta(days=1))
+    overdue_repeat: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notice a pledge is owed at instant `at`.
+
+    `offset` is set on reminders (how long before the opening); `repeat` counts
+    overdue notices after the first (0 for the first).
+    """
+
+    type: NoticeType
+    at: datetime
+    offset: timedelta | None = None
+    repeat: int = 0
+
+
+@dataclass(frozen=True)
+class Due:
+    """What a pledge is owed at `now`: the latest notice and how many it stands for."""
+
+    notice: Notice
+    count: int
+
+    @property
+    def missed(self) -> int:
+        """How many earlier notices this one replaces (0 when on time)."""
+        return self.count - 1
+
+
+def _fixed(pledge: Pledge, policy: Policy) -> list[Notice]:
+    """Return the notices before the repeats, one per instant, in time order."""
+    window = pledge.window
+    if window is None or pledge.status.is_closed:
+        return []
+    offsets = pledge.reminders if pledge.reminders is not None else policy.reminder_offsets
+    notices = [
+        Notice(NoticeType.REMINDER, window.earliest - offset, offset=offset)
+        for offset in sorted(set(offsets), reverse=True)
+        if offset > timedelta(0)
+    ]
+    notices.append(Notice(NoticeType.DUE, window.earliest))
+    notices.append(Notice(NoticeType.OVERDUE, _first_overdue(pledge, policy)))
+    by_instant: dict[datetime, Notice] = {}
+    for notice in notices:
+        kept = by_instant.get(notice.at)
+        if kept is None or _STAGE[notice.type] > _STAGE[kept.type]:
+            by_instant[notice.at] = notice
+    return sorted(by_instant.values(), key=lambda n: n.at)
+
+
+def _first_overdue(pledge: Pledge, policy: Policy) -> datetime:
+    window = pledge.window
+    assert window is not None
+    if not window.is_instant:
+        return window.latest
+    return window.latest + (policy.overdue_repeat or ONCE_OVERDUE_AFTER)
+
+
+def _repeat(first: datetime, k: int, policy: Policy) -> Notice:
+    return Notice(NoticeType.OVERDUE, first + k * policy.overdue_repeat, repeat=k)
+
+
+def next_notice(pledge: Pledge, policy: Policy, after: datetime | None) -> Notice | None:
+    """Return the first notice strictly after `after` (None: from the beginning), or None."""
+    fixed = _fixed(pledge, policy)
+    for notice in fixed:
+        if after is None or notice.at > after:
+            return notice
+    if not fixed or policy.overdue_repeat <= timedelta(0):
+        return None
+    first = fixed[-1].at
+    assert after is not None  # fixed is non-empty and all of it lies at or before `after`
+    k = (after - first) // policy.overdue_repeat + 1
+    return _repeat(first, max(k, 1), policy)
+
+
+def due_at(pledge: Pledge, policy: Policy, after: datetime | None, now: datetime) -> Due | None:
+    """Return the latest notice in (after, now] and how many fell in that span, or None.
+
+    The planner sends the latest one; the count tells the receiver how many
+    notices it stands for when the daemon was not running to send them on time.
+    """
+    all_fixed = _fixed(pledge, policy)
+    fixed = [n for n in all_fixed if (after is None or n.at > after) and n.at <= now]
+    latest = fixed[-1] if fixed else None
+    count = len(fixed)
+    if all_fixed and policy.overdue_repeat > timedelta(0):
+        first = all_fixed[-1].at
+        high = (now - first) // policy.overdue_repeat if now >= first else 0
+        low = 1 if after is None or after < first else (after - first) // policy.overdue_repeat + 1
+        if high >= low:
+            count += high - low + 1
+            latest = _repeat(first, high, policy)
+    return Due(latest, count) if latest is not None else None
+
+
+def upcoming(pledge: Pledge, policy: Policy, after: datetime | None, until: datetime, limit: int = 50) -> list[Notice]:
+    """Return the notices in (after, until], in time order, at most `limit`."""
+    notices: list[Notice] = []
+    cursor = after
+    while len(notices) < limit:
+        notice = next_notice(pledge, policy, cursor)
+        if notice is None or notice.at > until:
+            break
+        notices.append(notice)
+        cursor = notice.at
+    return notices

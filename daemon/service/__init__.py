@@ -1,0 +1,3 @@
+"""The shell that runs things: scheduler wiring, planner loop, HTTP, systemd, signals."""
+
+from __future__ import annotations

@@ -1,0 +1,111 @@
+"""Health checks shared by /health, /readyz and `pledgewatch check-config`.
+
+Each check returns a `Check` whose `output`, when it does not pass, tells the
+operator what to do next. Thresholds are module constants, in seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from daemon.store import connector, outbox
+
+DATABASE_WARN_SECONDS = 0.5  # a query slower than this warns
+TICK_FAIL_FACTOR = 3  # the planner silent for 3x its longest sleep: fail
+BACKLOG_WARN_SECONDS = 300  # the oldest pending delivery older than 5 minutes: warn
+BACKLOG_FAIL_SECONDS = 3600  # older than an hour: fail
+WEBHOOK_WARN_FAILURES = 3  # consecutive failures of one webhook before it warns
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of a health report (draft-inadarei-api-health-check)."""
+
+    name: str
+    status: str  # pass, warn or fail
+    observed_value: Any = None
+    observed_unit: str | None = None
+    output: str | None = None
+
+    def document(self) -> dict[str, Any]:
+        """Return the check as it appears under `checks` in /health."""
+        doc: dict[str, Any] = {"status": self.status}
+        if self.observed_value is not None:
+            doc["observedValue"] = self.observed_value
+        if self.observed_unit:
+            doc["observedUnit"] = self.observed_unit
+        if self.output:
+            doc["output"] = self.output
+        return doc
+
+
+def database(engine: Engine) -> Check:
+    """Time a trivial query; fail when the database does not answer."""
+    started = time.perf_counter()
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return Check(
+            "database:responseTime",
+            "fail",
+            output=f"database unreachable ({type(exc).__name__}); check PLEDGEWATCH_DATABASE_URL and the server",
+        )
+    elapsed = time.perf_counter() - started
+    status = "warn" if elapsed > DATABASE_WARN_SECONDS else "pass"
+    return Check("database:responseTime", status, round(elapsed * 1000, 2), "ms")
+
+
+def migrations(engine: Engine) -> Check:
+    """Pass when the database is at the newest migration this code knows."""
+    try:
+        current, head = connector.current_revision(engine), connector.head_revision(engine)
+    except Exception as exc:
+        return Check("database:migrations", "fail", output=f"cannot read the schema version ({type(exc).__name__})")
+    if current != head:
+        return Check(
+            "database:migrations", "fail", current, output=f"schema at {current}, code expects {head}: run `pledgewatch migrate`"
+        )
+    return Check("database:migrations", "pass", current)
+
+
+def scheduler(last_run: datetime | None, now: datetime, max_sleep_seconds: float, error: str | None) -> Check:
+    """Fail when the planner has not run for several of its longest sleeps."""
+    if last_run is None:
+        return Check("scheduler:lastTick", "warn", output="the planner has not run yet")
+    age = (now - last_run).total_seconds()
+    status = "fail" if age > TICK_FAIL_FACTOR * max_sleep_seconds else ("warn" if error else "pass")
+    return Check("scheduler:lastTick", status, round(age, 3), "s", output=error)
+
+
+def outbox_backlog(engine: Engine, now: datetime) -> list[Check]:
+    """Report pending deliveries and the age of the oldest."""
+    try:
+        with connector.read(engine) as conn:
+            backlog = outbox.backlog(conn, now)
+    except Exception as exc:
+        return [Check("outbox:backlog", "fail", output=f"cannot read the outbox ({type(exc).__name__})")]
+    age = backlog["oldest_pending_seconds"]
+    status = "fail" if age > BACKLOG_FAIL_SECONDS else "warn" if age > BACKLOG_WARN_SECONDS else "pass"
+    hint = "deliveries are waiting: see `pledgewatch deliveries --state pending`" if status != "pass" else None
+    return [
+        Check("outbox:backlog", "pass", backlog["pending"], "deliveries"),
+        Check("outbox:oldestPending", status, round(age, 3), "s", output=hint),
+    ]
+
+
+def webhook(name: str, consecutive_failures: int, last_error: str | None) -> Check:
+    """Warn when a webhook keeps failing; its last error is shown (secrets are never in it)."""
+    status = "warn" if consecutive_failures >= WEBHOOK_WARN_FAILURES else "pass"
+    return Check(f"webhook:{name}", status, consecutive_failures, "consecutive failures", last_error)
+
+
+def overall(checks: list[Check]) -> str:
+    """Return the worst status among `checks`."""
+    statuses = {c.status for c in checks}
+    return "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"

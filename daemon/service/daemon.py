@@ -1,0 +1,183 @@
+"""`pledgewatch run`: wire the store, planner, dispatcher, scheduler and HTTP, then wait.
+
+Start-up order: lock (SQLite), migrate, bind the HTTP port, start the
+scheduler, tell systemd READY=1. SIGTERM and SIGINT only set a flag; the main
+thread then stops the scheduler, lets sends in flight finish and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from types import FrameType
+
+import httpx
+import uvicorn
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+
+from daemon.clock import Clock, system_clock
+from daemon.delivery.dispatcher import Dispatcher
+from daemon.service import checks, http, notify
+from daemon.service.loop import Drain
+from daemon.service.planner import Planner
+from daemon.settings import Settings
+from daemon.store import connector
+
+logger = logging.getLogger(__name__)
+
+MAX_SLEEP = timedelta(seconds=60)  # the longest the planner sleeps without looking
+WATCH_INTERVAL_SECONDS = 0.25  # how often the change signal is read; a change is planned within a second
+STOP_GRACE_SECONDS = 10.0  # how long sends in flight may take to finish on stop
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message says why."""
+
+
+@dataclass
+class Daemon:
+    """The running parts, reachable from the HTTP handlers and the tests."""
+
+    engine: Engine
+    settings: Settings
+    clock: Clock = system_clock
+
+    def __post_init__(self) -> None:
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stop_requested = threading.Event()
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC", executors={"default": ThreadPoolExecutor(4)}, job_defaults={"misfire_grace_time": None}
+        )
+        self.client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=16))
+        self.dispatcher = Dispatcher(
+            self.engine, self.settings, self.client, self.clock, worker=self.worker, on_done=self._wake_send
+        )
+        self.planner = Planner(self.engine, self.settings, self.clock, on_enqueued=self._wake_send)
+        self.watcher = connector.ChangeWatcher(self.engine)
+        self.plan_job: Drain | None = None
+        self.send_job: Drain | None = None
+
+    def _wake_send(self) -> None:
+        if self.send_job is not None:
+            self.send_job.wake()
+
+    def _watch(self) -> None:
+        if self.watcher.changed() and self.plan_job is not None:
+            self.plan_job.wake()
+
+    def start(self) -> None:
+        """Start the scheduler with its three in-memory jobs."""
+        self.plan_job = Drain(self.scheduler, "plan", self.planner.drain, clock=self.clock, max_sleep=MAX_SLEEP)
+        self.send_job = Drain(self.scheduler, "send", self.dispatcher.send_due, clock=self.clock, max_sleep=MAX_SLEEP)
+        self.scheduler.add_job(
+            self._watch, "interval", seconds=WATCH_INTERVAL_SECONDS, id="watch", max_instances=1, coalesce=True
+        )
+        self.scheduler.start()
+
+    def alive(self) -> bool:
+        """True while the scheduler runs."""
+        return bool(self.scheduler.running)
+
+    def health(self) -> list[checks.Check]:
+        """Run every check /health reports."""
+        now = self.clock()
+        assert self.plan_job is not None
+        found = [
+            checks.scheduler(self.plan_job.last_run, now, MAX_SLEEP.total_seconds(), self.plan_job.last_error),
+            checks.database(self.engine),
+            *checks.outbox_backlog(self.engine, now),
+        ]
+        found += [
+            checks.webhook(name, h.consecutive_failures, h.last_error)
+            for name, h in sorted(self.dispatcher.health.items())
+        ]
+        return found
+
+    def stop(self) -> None:
+        """Stop planning and claiming, let sends finish, close connections."""
+        self.planner.stopping = True
+        notify.notify("STOPPING=1")
+        self.scheduler.shutdown(wait=True)
+        self.dispatcher.close(STOP_GRACE_SECONDS)
+        self.client.close()
+        self.watcher.close()
+        self.engine.dispose()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); set PLEDGEWATCH_HTTP_PORT to a free port"
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(settings: Settings, clock: Clock = system_clock) -> int:
+    """Run the daemon until SIGTERM or SIGINT; return the exit code."""
+    engine = connector.make_engine(settings.effective_database_url())
+    lock = connector.InstanceLock(engine) if engine.dialect.name == "sqlite" else None
+    try:
+        if lock is not None:
+            lock.acquire()
+        connector.migrate(engine)
+    except connector.DatabaseUnavailable as exc:
+        raise StartupError(str(exc)) from None
+    except Exception as exc:
+        raise StartupError(
+            f"cannot open the database ({type(exc).__name__}); check PLEDGEWATCH_DATABASE_URL and the server"
+        ) from None
+    sock = _bind(settings.http_host, settings.http_port)
+    daemon = Daemon(engine, settings, clock)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("stop requested", extra={"action": "stop_requested", "signal": signal.Signals(signum).name})
+        daemon.stop_requested.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    app = http.create_app(
+        engine, clock=clock, policy=lambda: settings.policy, alive=daemon.alive, health=daemon.health
+    )
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stay in charge
+    web = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http", daemon=True)
+
+    daemon.start()
+    web.start()
+    logger.info(
+        "pledgewatch started",
+        extra={
+            "action": "daemon_started",
+            "http": f"http://{settings.http_host}:{sock.getsockname()[1]}",
+            "database": engine.dialect.name,
+            "webhooks": ",".join(sorted(settings.webhooks)) or "console",
+        },
+    )
+    notify.notify("READY=1\nSTATUS=watching pledges")
+    daemon.stop_requested.wait()
+    daemon.stop()
+    server.should_exit = True
+    web.join(timeout=5)
+    sock.close()
+    if lock is not None:
+        lock.release()
+    logger.info("pledgewatch stopped", extra={"action": "daemon_stopped"})
+    return 0

@@ -1,0 +1,96 @@
+"""A drain job on APScheduler that sleeps until its next known work and can be woken early.
+
+The scheduler only holds in-memory jobs; the instants come from the tables.
+Each run calls `work()`, which does everything that is due and returns when
+the next piece of work falls due (or None). The job then sleeps until that
+instant, capped by `max_sleep`, unless `wake()` is called first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import SchedulerNotRunningError
+from apscheduler.triggers.interval import IntervalTrigger
+
+from daemon.clock import Clock
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_ERROR = timedelta(seconds=5)
+
+
+class Drain:
+    """One wakeable job: `work()` runs to completion, then the job sleeps."""
+
+    def __init__(
+        self,
+        scheduler: BackgroundScheduler,
+        name: str,
+        work: Callable[[], datetime | None],
+        *,
+        clock: Clock,
+        max_sleep: timedelta,
+    ) -> None:
+        self.name = name
+        self._scheduler = scheduler
+        self._work = work
+        self._clock = clock
+        self._max_sleep = max_sleep
+        self._lock = threading.Lock()
+        self._running = False
+        self._woken = False
+        self.last_run: datetime | None = None
+        self.last_error: str | None = None
+        scheduler.add_job(
+            self._run,
+            IntervalTrigger(seconds=max_sleep.total_seconds()),
+            id=name,
+            name=name,
+            next_run_time=clock(),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+
+    def wake(self) -> None:
+        """Run as soon as possible (again, if a run is in progress)."""
+        with self._lock:
+            self._woken = True
+            if not self._running:
+                self._reschedule(self._clock())
+
+    def _run(self) -> None:
+        with self._lock:
+            self._running = True
+        while True:
+            with self._lock:
+                self._woken = False
+            try:
+                next_at = self._work()
+                self.last_error = None
+            except Exception as exc:
+                # Logged and retried shortly (a database outage, say); never fatal.
+                logger.exception("%s failed", self.name, extra={"action": f"{self.name}_failed"})
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                next_at = self._clock() + RETRY_AFTER_ERROR
+            now = self._clock()
+            self.last_run = now
+            with self._lock:
+                if self._woken:
+                    continue
+                self._running = False
+                cap = now + self._max_sleep
+                self._reschedule(min(next_at, cap) if next_at is not None else cap)
+                return
+
+    def _reschedule(self, at: datetime) -> None:
+        try:
+            self._scheduler.modify_job(self.name, next_run_time=at)
+        except (JobLookupError, SchedulerNotRunningError):
+            pass  # shutting down

@@ -1,0 +1,127 @@
+"""The planner: claim a due pledge, ask the model what it is owed, write the outbox.
+
+Each step handles one unit in one transaction and returns True when it should
+be called again at once. A pledge that cannot be planned is pushed an hour
+ahead with its error kept, so one bad row never stalls the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from daemon.clock import Clock
+from daemon.model import documents, schedule
+from daemon.settings import Settings
+from daemon.store import claims, connector, outbox, pledges
+from daemon.store.schema import Commitment
+
+logger = logging.getLogger(__name__)
+
+POISON_BACKOFF = timedelta(hours=1)
+
+
+class Planner:
+    """Turns due pledges into events and deliveries."""
+
+    def __init__(
+        self, engine: Engine, settings: Settings, clock: Clock, *, on_enqueued: Callable[[], None] = lambda: None
+    ) -> None:
+        self._engine = engine
+        self.settings = settings
+        self._clock = clock
+        self._on_enqueued = on_enqueued
+        self.stopping = False
+        self.planned = 0
+
+    def drain(self) -> datetime | None:
+        """Plan everything due now; return the next instant a pledge falls due."""
+        now = self._clock()
+        while not self.stopping and self.plan_one(now):
+            now = self._clock()
+        while not self.stopping and self.fan_out_one(now):
+            now = self._clock()
+        with connector.read(self._engine) as conn:
+            return conn.scalar(select(func.min(Commitment.next_notice_at)))
+
+    def plan_one(self, now: datetime) -> bool:
+        """Plan one due pledge; return False when none is due.
+
+        1. Claim the pledge whose next notice is the most overdue.
+        2. Ask the model for the latest notice in (planned_through, now].
+        3. Write it with one delivery per matching webhook (insert-or-ignore).
+        4. Advance planned_through and next_notice_at, in the same transaction.
+        """
+        policy = self.settings.policy
+        claimed: str | None = None
+        try:
+            with connector.write(self._engine) as conn:
+                row = claims.claim_due_pledge(conn, now)
+                if row is None:
+                    return False
+                claimed = row.id
+                pledge = pledges.get(conn, row.id).pledge
+                due = schedule.due_at(pledge, policy, row.planned_through, now)
+                through, written = row.planned_through, None
+                if due is not None:
+                    body = documents.notice_body(pledge, due.notice, missed=due.missed)
+                    written = outbox.enqueue(
+                        conn,
+                        pledge.id,
+                        due.notice.type,
+                        due.notice.at,
+                        body,
+                        pledge.tags,
+                        now=now,
+                        webhooks=self.settings.webhooks,
+                    )
+                    through = due.notice.at
+                following = schedule.next_notice(pledge, policy, through)
+                pledges.advance(
+                    conn, pledge.id, planned_through=through, next_notice_at=following.at if following else None
+                )
+        except SQLAlchemyError:
+            raise  # the database, not the pledge: the drain retries shortly
+        except Exception as exc:
+            if claimed is None:
+                raise
+            self._defer(claimed, now, f"{type(exc).__name__}: {exc}")
+            return True
+        if due is not None:
+            logger.info(
+                "notice planned" if written else "notice already planned",
+                extra={
+                    "action": "notice_planned" if written else "notice_already_planned",
+                    "commitment": pledge.id,
+                    "type": due.notice.type.value,
+                    "scheduled_for": due.notice.at,
+                    "missed": due.missed,
+                },
+            )
+            if written:
+                self.planned += 1
+                self._on_enqueued()
+        return True
+
+    def fan_out_one(self, now: datetime) -> bool:
+        """Give one event written outside the daemon (a status change) its deliveries."""
+        with connector.write(self._engine) as conn:
+            row = claims.claim_unfanned_event(conn)
+            if row is None:
+                return False
+            outbox.fan_out(conn, row.id, row.type, row.tags, now=now, webhooks=self.settings.webhooks)
+        self._on_enqueued()
+        return True
+
+    def _defer(self, pledge_id: str, now: datetime, error: str) -> None:
+        # A fresh transaction: the failed one was rolled back with everything it wrote.
+        with connector.write(self._engine) as conn:
+            pledges.defer(conn, pledge_id, until=now + POISON_BACKOFF, error=error)
+        logger.error(
+            "pledge could not be planned; retrying in an hour",
+            extra={"action": "pledge_plan_failed", "commitment": pledge_id, "error": error},
+        )

@@ -1,0 +1,285 @@
+"""Settings from the environment and env files (prefix `PLEDGEWATCH_`).
+
+Usage::
+
+    settings = load_settings(env_files=["/etc/pledgewatch/pledgewatch.env"])
+    settings.webhooks["ops"].url
+
+Later env files win over earlier ones; the real environment wins over files.
+A bad value raises `ConfigError`, whose message names the variable and never
+repeats a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from daemon.model import durations
+from daemon.model.durations import parse_duration, parse_durations
+from daemon.model.schedule import NoticeType, Policy
+
+PREFIX = "PLEDGEWATCH_"
+CONSOLE = "console"  # the sink used when no webhook is configured
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the variable or file."""
+
+
+def _durations(value: Any) -> Any:
+    return parse_durations(value) if isinstance(value, str) else value
+
+
+def _duration(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+Durations = Annotated[tuple[timedelta, ...], NoDecode, BeforeValidator(_durations)]
+Duration = Annotated[timedelta, NoDecode, BeforeValidator(_duration)]
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
+
+
+class WebhookSettings(BaseModel):
+    """One webhook block: `PLEDGEWATCH_WEBHOOKS__<NAME>__URL` and its siblings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    secret: SecretStr | None = None
+    format: Literal["json"] = "json"
+    events: CommaList = ()
+    tags: CommaList = ()
+    headers: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    timeout: Duration = timedelta(seconds=15)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("whsec_"):
+            raise ValueError("must start with whsec_ followed by base64 (the value is not shown)")
+        if value is not None:
+            try:
+                base64.b64decode(value.get_secret_value()[len("whsec_") :], validate=True)
+            except binascii.Error:
+                raise ValueError("the part after whsec_ is not base64 (the value is not shown)") from None
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = {t.value for t in NoticeType}
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise ValueError(f"unknown event type {unknown[0]!r} (one of: {', '.join(sorted(known))})")
+        return value
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _json_headers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError('must be a JSON object such as {"X-Team": "desk"}') from None
+        return value
+
+    def wants(self, event_type: str, tags: Iterable[str]) -> bool:
+        """Return True when this webhook takes this event for a pledge with these tags."""
+        if self.events and event_type not in self.events:
+            return False
+        return not self.tags or bool(set(self.tags) & set(tags))
+
+
+class Settings(BaseSettings):
+    """Every setting pledgewatch reads; see config/pledgewatch.env.example."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_nested_delimiter="__", extra="ignore")
+
+    database_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8787, ge=0, le=65535)
+    timezone: str = "UTC"
+    reminder_offsets: Durations = (timedelta(days=30), timedelta(days=7), timedelta(days=1))
+    overdue_repeat: Duration = timedelta(days=7)
+    retry_schedule: Durations = (
+        timedelta(seconds=5),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=5),
+        timedelta(hours=10),
+        timedelta(hours=10),
+    )
+    allow_private_targets: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)") from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("reminder_offsets", "retry_schedule")
+    @classmethod
+    def _positive(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if any(v < timedelta(0) for v in value):
+            raise ValueError("durations must not be negative")
+        return value
+
+    @field_validator("webhooks")
+    @classmethod
+    def _not_console(cls, value: dict[str, WebhookSettings]) -> dict[str, WebhookSettings]:
+        if CONSOLE in value:
+            raise ValueError(f"the name {CONSOLE!r} is reserved for the console sink")
+        return value
+
+    @property
+    def policy(self) -> Policy:
+        """The timing settings as the model takes them."""
+        return Policy(reminder_offsets=self.reminder_offsets, overdue_repeat=self.overdue_repeat)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The default zone for seed files that name none."""
+        return ZoneInfo(self.timezone)
+
+    def effective_database_url(self) -> str:
+        """Return DATABASE_URL, or the SQLite file in $STATE_DIRECTORY (systemd) else ./var/."""
+        if self.database_url:
+            return self.database_url
+        state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        folder = Path(state) if state else Path("var")
+        return f"sqlite:///{folder / 'pledgewatch.db'}"
+
+    def masked(self) -> dict[str, Any]:
+        """Return the effective settings with every secret masked, for display."""
+        return {
+            "database_url": mask_database_url(self.effective_database_url()),
+            "http_host": self.http_host,
+            "http_port": self.http_port,
+            "timezone": self.timezone,
+            "reminder_offsets": ",".join(_fmt(d) for d in self.reminder_offsets),
+            "overdue_repeat": _fmt(self.overdue_repeat),
+            "retry_schedule": ",".join(_fmt(d) for d in self.retry_schedule),
+            "allow_private_targets": self.allow_private_targets,
+            "log_level": self.log_level,
+            "log_format": self.log_format,
+            "webhooks": {
+                name: {
+                    "url": mask_url(hook.url),
+                    "secret": "********" if hook.secret else None,
+                    "format": hook.format,
+                    "events": list(hook.events),
+                    "tags": list(hook.tags),
+                    "headers": {key: "********" for key in hook.headers},
+                    "timeout": _fmt(hook.timeout),
+                }
+                for name, hook in sorted(self.webhooks.items())
+            }
+            or {CONSOLE: "no webhook configured: notices are printed to standard output"},
+        }
+
+
+def _fmt(value: timedelta) -> str:
+    return durations.format_duration(value)
+
+
+def mask_url(url: str) -> str:
+    """Return `url` with its password, query values and token-like path parts masked.
+
+    The scheme, host and port stay visible so an operator can tell webhooks apart.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    if parts.username:
+        host = f"***@{host}"
+    # Chat webhooks carry their token in the path: mask long or digit-heavy segments.
+    path = "/".join(
+        "***" if len(seg) >= 16 or sum(c.isdigit() for c in seg) >= 6 else seg for seg in parts.path.split("/")
+    )
+    query = "&".join(f"{pair.split('=')[0]}=***" for pair in parts.query.split("&") if pair)
+    return f"{parts.scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+
+def mask_database_url(url: str) -> str:
+    """Return a database URL with its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unreadable database URL>"
+
+
+def load_settings(env_files: Sequence[str | Path] = ()) -> Settings:
+    """Return the settings from the environment and `env_files` (later files win).
+
+    Raises:
+        ConfigError: a file is missing or a value is invalid; names the variable.
+    """
+    for path in env_files:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"env file {file}: not found")
+        if not os.access(file, os.R_OK):
+            raise ConfigError(f"env file {file}: not readable")
+    try:
+        return Settings(_env_file=tuple(str(p) for p in env_files) or None)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """Name each bad variable with pydantic's reason, never the value (it may be a secret)."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+        variable = PREFIX + "__".join(part.upper() for part in loc)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{variable}: {message}")
+    return "; ".join(lines)

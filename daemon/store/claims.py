@@ -1,0 +1,87 @@
+"""The claiming statements, in one place: no other module locks rows.
+
+On PostgreSQL each claim picks candidates `FOR UPDATE SKIP LOCKED`, so several
+replicas share the work without waiting on each other. On SQLite the clause
+renders as nothing; the writing transaction (`BEGIN IMMEDIATE`) and the
+one-daemon-per-file lock give the same exclusivity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, Row, select, update
+
+from daemon.store.schema import Commitment, Delivery, Event
+
+
+def claim_due_pledge(conn: Connection, now: datetime) -> Row | None:
+    """Return the commitment row whose next notice is the most overdue, locked, or None."""
+    stmt = (
+        select(Commitment.__table__)
+        .where(Commitment.next_notice_at <= now)
+        .order_by(Commitment.next_notice_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return conn.execute(stmt).first()
+
+
+def claim_unfanned_event(conn: Connection) -> Row | None:
+    """Return an event written outside the daemon that has no deliveries yet, locked, or None."""
+    stmt = (
+        select(Event.id, Event.type, Event.tags)
+        .where(Event.fanned_out_at.is_(None))
+        .order_by(Event.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return conn.execute(stmt).first()
+
+
+def claim_deliveries(
+    conn: Connection,
+    now: datetime,
+    *,
+    worker: str,
+    lease_until: datetime,
+    limit: int,
+    skip_webhooks: Sequence[str] = (),
+) -> list[Row]:
+    """Lease up to `limit` pending deliveries that are due; return them with their event body.
+
+    The lease is the delivery's `next_attempt_at`: a worker that dies leaves a
+    row that falls due again when the lease runs out, and another takes it over.
+    """
+    candidates = (
+        select(Delivery.id)
+        .where(Delivery.state == "pending", Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if skip_webhooks:
+        candidates = candidates.where(Delivery.webhook.not_in(list(skip_webhooks)))
+    ids = list(conn.scalars(candidates))
+    if not ids:
+        return []
+    conn.execute(
+        update(Delivery).where(Delivery.id.in_(ids)).values(claimed_by=worker, next_attempt_at=lease_until)
+    )
+    stmt = (
+        select(
+            Delivery.id,
+            Delivery.webhook,
+            Delivery.attempts,
+            Event.id.label("event_id"),
+            Event.commitment_id,
+            Event.type,
+            Event.scheduled_for,
+            Event.body,
+        )
+        .join(Event, Event.id == Delivery.event_id)
+        .where(Delivery.id.in_(ids))
+        .order_by(Event.scheduled_for)
+    )
+    return list(conn.execute(stmt))

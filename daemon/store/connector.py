@@ -1,0 +1,198 @@
+"""How to reach the database: engines, transactions, migrations, the change signal.
+
+SQLite runs in WAL mode with a busy timeout and foreign keys on; writing
+transactions start with `BEGIN IMMEDIATE` so two writers queue on the busy
+timeout instead of failing when a reader upgrades. PostgreSQL goes through
+psycopg 3.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+CHANNEL = "pledgewatch_changes"  # PostgreSQL NOTIFY channel for "a commitment changed"
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or used."""
+
+
+def normalise_url(url: str) -> str:
+    """Return `url` with PostgreSQL pointed at psycopg 3, the driver we ship."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str) -> Engine:
+    """Return an engine for `url`, creating the SQLite file's folder when needed."""
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's own is unreliable).
+    dbapi_connection.isolation_level = None
+    for pragma in ("journal_mode=WAL", f"busy_timeout={BUSY_TIMEOUT_MS}", "foreign_keys=ON", "synchronous=NORMAL"):
+        dbapi_connection.execute(f"PRAGMA {pragma}")
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get("pledgewatch_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in a writing transaction, committed on success."""
+    with engine.connect() as conn:
+        conn.execution_options(pledgewatch_write=True)
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in a read transaction."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def signal_change(conn: Connection) -> None:
+    """Tell a running daemon, on commit, that commitments changed (PostgreSQL NOTIFY).
+
+    SQLite needs nothing: the daemon watches `PRAGMA data_version`.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+
+
+def _alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("daemon.migrations")))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Apply every migration up to head (idempotent)."""
+    command.upgrade(_alembic_config(engine), "head")
+
+
+def head_revision(engine: Engine) -> str | None:
+    """Return the newest migration this code knows."""
+    return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """Return the migration the database is at (None when never migrated)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+class ChangeWatcher:
+    """Answers "did another connection commit since I last asked?" cheaply.
+
+    SQLite: `PRAGMA data_version` on a connection of its own (it changes when
+    any other connection commits). PostgreSQL: LISTEN on a channel that
+    writers NOTIFY, drained without blocking.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sqlite: sqlite3.Connection | None = None
+        self._pg: Any = None
+        self._version: int | None = None
+
+    def changed(self) -> bool:
+        """Return True when something was committed since the last call."""
+        if self._engine.dialect.name == "sqlite":
+            return self._sqlite_changed()
+        return self._pg_changed()
+
+    def _sqlite_changed(self) -> bool:
+        if self._sqlite is None:
+            database = self._engine.url.database or ""
+            self._sqlite = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        version = self._sqlite.execute("PRAGMA data_version").fetchone()[0]
+        changed = self._version is not None and version != self._version
+        self._version = version
+        return changed
+
+    def _pg_changed(self) -> bool:
+        import psycopg
+
+        try:
+            if self._pg is None:
+                url = self._engine.url.set(drivername="postgresql")
+                self._pg = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+                self._pg.execute(f"LISTEN {CHANNEL}")
+                return True  # we may have missed notices while not listening
+            return any(True for _ in self._pg.notifies(timeout=0, stop_after=None))
+        except psycopg.Error:
+            self.close()
+            return False
+
+    def close(self) -> None:
+        """Close the watcher's own connection."""
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
+        if self._pg is not None:
+            try:
+                self._pg.close()
+            finally:
+                self._pg = None
+
+
+class InstanceLock:
+    """An exclusive lock beside a SQLite file: one daemon per file."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._path = Path(f"{engine.url.database}.lock")
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise DatabaseUnavailable saying another daemon holds it."""
+        self._file = self._path.open("a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            self._file = None
+            raise DatabaseUnavailable(
+                f"another pledgewatch daemon is already running on {self._path.with_suffix('')}; "
+                "SQLite allows one daemon per file (use PostgreSQL for several replicas)"
+            ) from None
+
+    def release(self) -> None:
+        """Drop the lock."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,212 @@
+"""The transactional outbox: events, their deliveries, and each attempt.
+
+An event is written in the same transaction as the change that caused it, and
+its unique key (commitment, type, scheduled instant) makes writing it twice a
+no-op. Deliveries are fanned out from it, one per matching webhook.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from daemon.settings import CONSOLE, WebhookSettings
+from daemon.store.schema import Attempt, Delivery, Event
+
+STATES = ("pending", "delivered", "dead")
+
+
+def new_id(prefix: str) -> str:
+    """Return a fresh random id such as `msg_3f2a...` (32 hex digits)."""
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def enqueue(
+    conn: Connection,
+    commitment_id: str,
+    type_: str,
+    scheduled_for: datetime,
+    body: dict[str, Any],
+    tags: Sequence[str],
+    *,
+    now: datetime,
+    webhooks: Mapping[str, WebhookSettings] | None,
+) -> str | None:
+    """Write an event unless its key exists; fan it out when `webhooks` is given.
+
+    Returns the new event id, or None when the event was already written.
+    `webhooks=None` leaves the fan-out to the daemon (`fan_out_pending`).
+    """
+    event_id = new_id("evt")
+    values = {
+        "id": event_id,
+        "commitment_id": commitment_id,
+        "type": str(type_),
+        "scheduled_for": scheduled_for,
+        "created_at": now,
+        "body": body,
+        "tags": list(tags),
+        "fanned_out_at": None,
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(Event).values(**values).on_conflict_do_nothing()
+    if conn.execute(stmt).rowcount != 1:
+        return None
+    if webhooks is not None:
+        fan_out(conn, event_id, str(type_), tags, now=now, webhooks=webhooks)
+    return event_id
+
+
+def fan_out(
+    conn: Connection,
+    event_id: str,
+    type_: str,
+    tags: Sequence[str],
+    *,
+    now: datetime,
+    webhooks: Mapping[str, WebhookSettings],
+) -> int:
+    """Write one pending delivery per webhook that wants this event; return how many.
+
+    With no webhook configured at all, the console sink takes every event.
+    """
+    names = [name for name, hook in webhooks.items() if hook.wants(type_, tags)] if webhooks else [CONSOLE]
+    if names:
+        conn.execute(
+            insert(Delivery),
+            [
+                {
+                    "id": new_id("msg"),
+                    "event_id": event_id,
+                    "webhook": name,
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "claimed_by": None,
+                    "created_at": now,
+                }
+                for name in sorted(names)
+            ],
+        )
+    conn.execute(update(Event).where(Event.id == event_id).values(fanned_out_at=now))
+    return len(names)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one attempt came to, ready to record."""
+
+    state: str  # pending (retry at next_attempt_at), delivered or dead
+    next_attempt_at: datetime | None
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+def record(conn: Connection, delivery_id: str, *, worker: str, now: datetime, result: Result) -> bool:
+    """Record an attempt and the delivery's new state; False when the lease was lost.
+
+    The update is guarded by `claimed_by`: a worker whose lease expired and was
+    taken over records nothing, and the new holder's outcome stands.
+    """
+    values: dict[str, Any] = {
+        "state": result.state,
+        "attempts": Delivery.attempts + 1,
+        "claimed_by": None,
+        "last_status": result.status_code,
+        "last_error": result.error,
+    }
+    if result.next_attempt_at is not None:
+        values["next_attempt_at"] = result.next_attempt_at
+    if result.state == "delivered":
+        values["delivered_at"] = now
+    guarded = update(Delivery).where(Delivery.id == delivery_id, Delivery.claimed_by == worker).values(**values)
+    if conn.execute(guarded).rowcount != 1:
+        return False
+    conn.execute(
+        insert(Attempt).values(
+            delivery_id=delivery_id,
+            attempted_at=now,
+            status_code=result.status_code,
+            error=result.error,
+            duration_ms=result.duration_ms,
+        )
+    )
+    return True
+
+
+def release(conn: Connection, delivery_ids: Sequence[str], *, worker: str, now: datetime) -> None:
+    """Hand back leased deliveries unsent (on shutdown), due again at once."""
+    if delivery_ids:
+        conn.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(list(delivery_ids)), Delivery.claimed_by == worker)
+            .values(claimed_by=None, next_attempt_at=now)
+        )
+
+
+def next_attempt_at(conn: Connection) -> datetime | None:
+    """Return the earliest instant a pending delivery falls due."""
+    return conn.scalar(select(func.min(Delivery.next_attempt_at)).where(Delivery.state == "pending"))
+
+
+def listing(conn: Connection, state: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    """Return deliveries, newest first, as the CLI and API print them."""
+    stmt = (
+        select(
+            Delivery.id,
+            Event.commitment_id,
+            Delivery.event_id,
+            Event.type,
+            Delivery.webhook,
+            Delivery.state,
+            Delivery.attempts,
+            Delivery.next_attempt_at,
+            Delivery.last_status,
+            Delivery.last_error,
+        )
+        .join(Event, Event.id == Delivery.event_id)
+        .order_by(Delivery.created_at.desc(), Delivery.id)
+        .limit(limit)
+    )
+    if state is not None:
+        stmt = stmt.where(Delivery.state == state)
+    return [
+        {
+            "id": row.id,
+            "commitment_id": row.commitment_id,
+            "event_id": row.event_id,
+            "type": row.type,
+            "webhook": row.webhook,
+            "state": row.state,
+            "attempts": row.attempts,
+            "next_attempt_at": row.next_attempt_at.isoformat() if row.state == "pending" else None,
+            "last_status": row.last_status,
+            "last_error": row.last_error,
+        }
+        for row in conn.execute(stmt)
+    ]
+
+
+def backlog(conn: Connection, now: datetime) -> dict[str, Any]:
+    """Return the count of pending deliveries and the age of the oldest, in seconds."""
+    row = conn.execute(
+        select(func.count(), func.min(Delivery.created_at)).where(Delivery.state == "pending")
+    ).one()
+    oldest = row[1]
+    return {"pending": row[0], "oldest_pending_seconds": (now - oldest).total_seconds() if oldest else 0.0}
+
+
+def attempts_of(conn: Connection, delivery_id: str) -> list[dict[str, Any]]:
+    """Return every recorded attempt of one delivery, oldest first."""
+    stmt = select(Attempt).where(Attempt.delivery_id == delivery_id).order_by(Attempt.id)
+    return [
+        {"at": r.attempted_at.isoformat(), "status": r.status_code, "error": r.error, "duration_ms": r.duration_ms}
+        for r in conn.execute(stmt)
+    ]

@@ -1,0 +1,318 @@
+"""Operations on commitments: upsert from imports, read, change status.
+
+Every function takes an open connection (the caller owns the transaction) and
+returns model values, never ORM rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, insert, select, update
+
+from daemon.model import documents, schedule
+from daemon.model.deadlines import Precision, Window
+from daemon.model.durations import format_duration
+from daemon.model.pledge import Condition, Pledge, Source
+from daemon.model.schedule import NoticeType, Policy
+from daemon.model.statuses import Kind, Status
+from daemon.store import connector, outbox
+from daemon.store.schema import Commitment, StatusChange
+from daemon.store.schema import Condition as ConditionRow
+
+logger = logging.getLogger(__name__)
+
+UPCOMING_HORIZON = timedelta(days=366)  # how far ahead `show` lists notices
+
+
+class NotFound(LookupError):
+    """No commitment has that id."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A pledge with the planner state kept beside it."""
+
+    pledge: Pledge
+    next_notice_at: datetime | None
+    planned_through: datetime | None
+    plan_error: str | None
+    updated_at: datetime
+
+
+def to_pledge(row: Row | Any, conditions: Sequence[Condition] = ()) -> Pledge:
+    """Return the model value for a `commitments` row."""
+    window = None
+    if row.deadline_earliest is not None:
+        window = Window(
+            phrase=row.deadline_phrase or "",
+            earliest=row.deadline_earliest,
+            latest=row.deadline_latest,
+            precision=Precision(row.deadline_precision),
+            timezone=row.deadline_timezone,
+        )
+    source = dict(row.source or {})
+    published = source.get("published")
+    return Pledge(
+        id=row.id,
+        title=row.title,
+        description=row.description,
+        kind=Kind(row.kind),
+        status=Status(row.status),
+        parties=tuple(row.parties or ()),
+        tags=tuple(row.tags or ()),
+        source=Source(
+            title=source.get("title"),
+            publisher=source.get("publisher"),
+            url=source.get("url"),
+            published=date.fromisoformat(published) if published else None,
+        ),
+        window=window,
+        reminders=None if row.reminders is None else tuple(timedelta(seconds=s) for s in row.reminders),
+        conditions=tuple(conditions),
+    )
+
+
+def _columns(pledge: Pledge) -> dict[str, Any]:
+    """Return the row values that describe a pledge (no planner state)."""
+    window = pledge.window
+    source = pledge.source
+    return {
+        "title": pledge.title,
+        "description": pledge.description,
+        "kind": pledge.kind.value,
+        "status": pledge.status.value,
+        "parties": list(pledge.parties),
+        "tags": list(pledge.tags),
+        "source": {
+            "title": source.title,
+            "publisher": source.publisher,
+            "url": source.url,
+            "published": source.published.isoformat() if source.published else None,
+        },
+        "deadline_phrase": window.phrase if window else None,
+        "deadline_earliest": window.earliest if window else None,
+        "deadline_latest": window.latest if window else None,
+        "deadline_precision": window.precision.value if window else None,
+        "deadline_timezone": window.timezone if window else None,
+        "reminders": None if pledge.reminders is None else [int(r.total_seconds()) for r in pledge.reminders],
+    }
+
+
+def _conditions(conn: Connection, ids: Sequence[str]) -> dict[str, list[Condition]]:
+    found: dict[str, list[Condition]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    stmt = select(ConditionRow).where(ConditionRow.commitment_id.in_(list(ids))).order_by(ConditionRow.requires_id)
+    for row in conn.execute(stmt):
+        found[row.commitment_id].append(Condition(row.requires_id, Status(row.status)))
+    return found
+
+
+def _stored(conn: Connection, rows: Sequence[Row]) -> list[Stored]:
+    conditions = _conditions(conn, [r.id for r in rows])
+    return [
+        Stored(to_pledge(r, conditions[r.id]), r.next_notice_at, r.planned_through, r.plan_error, r.updated_at)
+        for r in rows
+    ]
+
+
+def get(conn: Connection, pledge_id: str) -> Stored:
+    """Return one stored pledge, or raise NotFound."""
+    row = conn.execute(select(Commitment.__table__).where(Commitment.id == pledge_id)).first()
+    if row is None:
+        raise NotFound(pledge_id)
+    return _stored(conn, [row])[0]
+
+
+def list_all(conn: Connection, status: Status | None = None) -> list[Stored]:
+    """Return every stored pledge (or those with `status`), by next notice then id."""
+    stmt = select(Commitment.__table__)
+    if status is not None:
+        stmt = stmt.where(Commitment.status == status.value)
+    rows = list(conn.execute(stmt.order_by(Commitment.id)))
+    return _stored(conn, rows)
+
+
+def existing_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
+    """Return which of `ids` are stored."""
+    if not ids:
+        return set()
+    return set(conn.scalars(select(Commitment.id).where(Commitment.id.in_(list(ids)))))
+
+
+def history(conn: Connection, pledge_id: str) -> list[dict[str, Any]]:
+    """Return a pledge's status history, oldest first."""
+    stmt = select(StatusChange).where(StatusChange.commitment_id == pledge_id).order_by(StatusChange.id)
+    return [
+        {
+            "at": documents.isoformat(row.at),
+            "old_status": row.old_status,
+            "new_status": row.new_status,
+            "actor": row.actor,
+            "note": row.note,
+            "evidence": row.evidence,
+        }
+        for row in conn.execute(stmt)
+    ]
+
+
+def describe(conn: Connection, stored: Stored, policy: Policy, now: datetime) -> dict[str, Any]:
+    """Return the commitment object with its history, next notices and planner state."""
+    pledge = stored.pledge
+    zone = documents.zone_of(pledge)
+    coming = schedule.upcoming(pledge, policy, _later(stored.planned_through, now), now + UPCOMING_HORIZON, limit=10)
+    return {
+        **documents.commitment_document(pledge),
+        "next_notice_at": documents.isoformat(stored.next_notice_at, zone),
+        "plan_error": stored.plan_error,
+        "history": history(conn, pledge.id),
+        "next_notices": [
+            {
+                "type": n.type.value,
+                "at": documents.isoformat(n.at, zone),
+                **({"offset": format_duration(n.offset)} if n.offset else {}),
+            }
+            for n in coming
+        ],
+    }
+
+
+def upsert(conn: Connection, pledge: Pledge, *, status_given: bool, now: datetime, policy: Policy, actor: str) -> str:
+    """Insert or update one pledge; return "created", "updated" or "unchanged".
+
+    A status recorded since the last import is kept unless the file sets one;
+    a status the file changes is a transition, recorded and notified.
+    """
+    row = conn.execute(select(Commitment.__table__).where(Commitment.id == pledge.id)).first()
+    if row is None:
+        values = _columns(pledge)
+        values.update(id=pledge.id, created_at=now, updated_at=now, planned_through=None)
+        values["next_notice_at"] = _next_at(pledge, policy, None)
+        conn.execute(insert(Commitment).values(**values))
+        _replace_conditions(conn, pledge)
+        _record(conn, pledge.id, now, None, pledge.status.value, actor, "imported", None)
+        connector.signal_change(conn)
+        return "created"
+    current = to_pledge(row, _conditions(conn, [pledge.id])[pledge.id])
+    if not status_given:
+        pledge = _with_status(pledge, current.status)
+    if pledge == current:
+        return "unchanged"
+    values = _columns(pledge)
+    values.update(updated_at=now, next_notice_at=_next_at(pledge, policy, row.planned_through), plan_error=None)
+    conn.execute(update(Commitment).where(Commitment.id == pledge.id).values(**values))
+    _replace_conditions(conn, pledge)
+    if pledge.status != current.status:
+        _record(conn, pledge.id, now, current.status.value, pledge.status.value, actor, "set by import", None)
+        _status_event(conn, pledge, now, old=current.status, note="set by import", evidence=None, actor=actor)
+    connector.signal_change(conn)
+    return "updated"
+
+
+def set_status(
+    conn: Connection,
+    pledge_id: str,
+    status: Status,
+    *,
+    now: datetime,
+    policy: Policy,
+    actor: str,
+    note: str | None = None,
+    evidence: str | None = None,
+) -> Status:
+    """Move a pledge to `status`, record it and write its notice; return the old status."""
+    stored = get(conn, pledge_id)
+    old = stored.pledge.status
+    pledge = _with_status(stored.pledge, status)
+    conn.execute(
+        update(Commitment)
+        .where(Commitment.id == pledge_id)
+        .values(
+            status=status.value, updated_at=now, next_notice_at=_next_at(pledge, policy, stored.planned_through)
+        )
+    )
+    _record(conn, pledge_id, now, old.value, status.value, actor, note, evidence)
+    _status_event(conn, pledge, now, old=old, note=note, evidence=evidence, actor=actor)
+    connector.signal_change(conn)
+    return old
+
+
+def advance(conn: Connection, pledge_id: str, *, planned_through: datetime | None, next_notice_at: datetime | None) -> None:
+    """Move the planner's cursor for one pledge."""
+    conn.execute(
+        update(Commitment)
+        .where(Commitment.id == pledge_id)
+        .values(planned_through=planned_through, next_notice_at=next_notice_at, plan_error=None)
+    )
+
+
+def defer(conn: Connection, pledge_id: str, *, until: datetime, error: str) -> None:
+    """Push a pledge that failed to plan forward, keeping the error for the operator."""
+    conn.execute(update(Commitment).where(Commitment.id == pledge_id).values(next_notice_at=until, plan_error=error))
+
+
+def _later(planned_through: datetime | None, now: datetime) -> datetime:
+    """Where a look ahead starts: notices already due are the planner's, not the future's."""
+    return now if planned_through is None else max(planned_through, now)
+
+
+def upcoming(conn: Connection, policy: Policy, now: datetime, until: datetime) -> list[tuple[Pledge, schedule.Notice]]:
+    """Return the notices in (now, until] of every pledge, in time order.
+
+    Only pledges whose next notice lies before `until` can have one there: an index range.
+    """
+    ids = list(conn.scalars(select(Commitment.id).where(Commitment.next_notice_at <= until)))
+    found = []
+    for stored in (get(conn, i) for i in ids):
+        for notice in schedule.upcoming(stored.pledge, policy, _later(stored.planned_through, now), until):
+            found.append((stored.pledge, notice))
+    found.sort(key=lambda pair: (pair[1].at, pair[0].id))
+    return found
+
+
+def _with_status(pledge: Pledge, status: Status) -> Pledge:
+    return replace(pledge, status=status)
+
+
+def _next_at(pledge: Pledge, policy: Policy, after: datetime | None) -> datetime | None:
+    notice = schedule.next_notice(pledge, policy, after)
+    return notice.at if notice else None
+
+
+def _replace_conditions(conn: Connection, pledge: Pledge) -> None:
+    conn.execute(delete(ConditionRow).where(ConditionRow.commitment_id == pledge.id))
+    if pledge.conditions:
+        conn.execute(
+            insert(ConditionRow),
+            [{"commitment_id": pledge.id, "requires_id": c.requires, "status": c.status.value} for c in pledge.conditions],
+        )
+
+
+def _record(
+    conn: Connection,
+    pledge_id: str,
+    at: datetime,
+    old: str | None,
+    new: str,
+    actor: str | None,
+    note: str | None,
+    evidence: str | None,
+) -> None:
+    conn.execute(
+        insert(StatusChange).values(
+            commitment_id=pledge_id, at=at, old_status=old, new_status=new, actor=actor, note=note, evidence=evidence
+        )
+    )
+
+
+def _status_event(
+    conn: Connection, pledge: Pledge, at: datetime, *, old: Status, note: str | None, evidence: str | None, actor: str
+) -> None:
+    body = documents.status_body(pledge, at, old_status=old.value, note=note, evidence=evidence, actor=actor)
+    # Fanned out by the daemon, which knows the webhooks in force.
+    outbox.enqueue(conn, pledge.id, NoticeType.STATUS_CHANGED, at, body, pledge.tags, now=at, webhooks=None)
