@@ -105,7 +105,15 @@ class Daemon:
         """Stop planning and claiming, let sends finish, close connections."""
         self.planner.stopping = True
         notify.notify("STOPPING=1")
-        self.scheduler.shutdown(wait=True)
+        drains = [d for d in (self.plan_job, self.send_job) if d is not None]
+        for drain in drains:
+            drain.stop()
+        # Not wait=True: APScheduler holds its job-store lock while it waits, and a
+        # finishing drain may still be asking it for a wake-up; wait on our drains instead.
+        self.scheduler.shutdown(wait=False)
+        for drain in drains:
+            if not drain.wait_idle(STOP_GRACE_SECONDS):
+                logger.warning("%s still running at exit", drain.name, extra={"action": "stop_timeout"})
         self.dispatcher.close(STOP_GRACE_SECONDS)
         self.client.close()
         self.watcher.close()

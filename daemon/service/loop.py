@@ -45,6 +45,9 @@ class Drain:
         self._lock = threading.Lock()
         self._running = False
         self._woken = False
+        self._stopping = False
+        self._idle = threading.Event()
+        self._idle.set()
         self.last_run: datetime | None = None
         self.last_error: str | None = None
         scheduler.add_job(
@@ -62,12 +65,24 @@ class Drain:
         """Run as soon as possible (again, if a run is in progress)."""
         with self._lock:
             self._woken = True
-            if not self._running:
+            if not self._running and not self._stopping:
                 self._reschedule(self._clock())
+
+    def stop(self) -> None:
+        """Finish the run in progress, if any, and never reschedule."""
+        with self._lock:
+            self._stopping = True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait (bounded) until no run is in progress; return False on timeout."""
+        return self._idle.wait(timeout)
 
     def _run(self) -> None:
         with self._lock:
+            if self._stopping:
+                return
             self._running = True
+            self._idle.clear()
         while True:
             with self._lock:
                 self._woken = False
@@ -82,11 +97,13 @@ class Drain:
             now = self._clock()
             self.last_run = now
             with self._lock:
-                if self._woken:
+                if self._woken and not self._stopping:
                     continue
                 self._running = False
-                cap = now + self._max_sleep
-                self._reschedule(min(next_at, cap) if next_at is not None else cap)
+                self._idle.set()
+                if not self._stopping:
+                    cap = now + self._max_sleep
+                    self._reschedule(min(next_at, cap) if next_at is not None else cap)
                 return
 
     def _reschedule(self, at: datetime) -> None:

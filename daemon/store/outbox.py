@@ -55,8 +55,8 @@ def enqueue(
         "fanned_out_at": None,
     }
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Event).values(**values).on_conflict_do_nothing()
-    if conn.execute(stmt).rowcount != 1:
+    stmt = dialect.insert(Event).values(**values).on_conflict_do_nothing().returning(Event.id)
+    if conn.execute(stmt).scalar() is None:
         return None
     if webhooks is not None:
         fan_out(conn, event_id, str(type_), tags, now=now, webhooks=webhooks)

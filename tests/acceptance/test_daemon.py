@@ -1,0 +1,261 @@
+"""The real `pledgewatch run` process, a real database and a real receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from standardwebhooks.webhooks import Webhook
+
+from tests.support import process
+from tests.support.receiver import Receiver
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+pytestmark = [pytest.mark.daemon, pytest.mark.receiver]
+
+
+def _seed(folder: Path, commitments: list[dict[str, object]], name: str = "pledges.yaml") -> Path:
+    path = folder / name
+    document = {"source": {"title": "Test desk", "publisher": "pledgewatch tests"}, "timezone": "UTC", "commitments": commitments}
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def _at(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+@pytest.fixture
+def hook_path() -> str:
+    """A path of the shared receiver that belongs to this test alone."""
+    return f"/hook/{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def settings(database_url: str, receiver: Receiver, hook_path: str) -> dict[str, str]:
+    return {
+        "PLEDGEWATCH_DATABASE_URL": database_url,
+        "PLEDGEWATCH_WEBHOOKS__DESK__URL": receiver.url + hook_path,
+        "PLEDGEWATCH_WEBHOOKS__DESK__SECRET": SECRET,
+        "PLEDGEWATCH_ALLOW_PRIVATE_TARGETS": "true",
+        "PLEDGEWATCH_REMINDER_OFFSETS": "0",
+    }
+
+
+@pytest.fixture
+def daemon(settings: dict[str, str], tmp_path: Path) -> Iterator[process.Daemon]:
+    running = process.start(settings, tmp_path / "daemon.log")
+    yield running
+    code = running.stop()
+    assert code == 0, running.output()
+
+
+def _import(settings: dict[str, str], path: Path) -> None:
+    result = process.cli("import", str(path), settings=settings)
+    assert result.returncode == 0, result.stderr
+
+
+class TestNotices:
+    def test_a_pledge_due_in_a_few_seconds_reaches_the_receiver_signed(
+        self, settings: dict[str, str], daemon: process.Daemon, receiver: Receiver, hook_path: str, tmp_path: Path
+    ) -> None:
+        due = _at(3)
+        _import(settings, _seed(tmp_path, [{"id": "draft-constitution", "title": "Draft constitution", "deadline": due}]))
+        request = receiver.wait_for(hook_path, timeout=20)[0]
+        verified = Webhook(SECRET).verify(request.body, request.headers)
+        assert verified["type"] == "commitment.due"
+        assert verified["data"]["commitment"]["id"] == "draft-constitution"
+        assert verified["data"]["scheduled_for"] == datetime.fromisoformat(due).isoformat()
+        assert request.headers["webhook-id"].startswith("msg_")
+        assert request.headers["user-agent"].startswith("pledgewatch/")
+        assert request.headers["content-type"] == "application/json"
+        # Never before its instant.
+        assert request.received_at >= datetime.fromisoformat(due).timestamp()
+
+    def test_the_webhook_carries_the_same_commitment_object_as_list_json(
+        self, settings: dict[str, str], daemon: process.Daemon, receiver: Receiver, hook_path: str, tmp_path: Path
+    ) -> None:
+        _import(settings, _seed(tmp_path, [{"id": "framework", "title": "Transition framework", "deadline": _at(1), "tags": ["syria"]}]))
+        body = receiver.wait_for(hook_path, timeout=20)[0].json()
+        listed = json.loads(process.cli("list", "--json", settings=settings).stdout)
+        assert body["data"]["commitment"] == listed[0]
+
+    def test_a_pledge_imported_while_running_is_planned_by_the_change_signal_not_the_safety_tick(
+        self, settings: dict[str, str], daemon: process.Daemon, receiver: Receiver, hook_path: str, tmp_path: Path
+    ) -> None:
+        """Already due when imported: only the change signal can get it out well before the 60 s tick."""
+        _import(settings, _seed(tmp_path, [{"id": "late-report", "title": "Report", "deadline": _at(0)}]))
+        request = receiver.wait_for(hook_path, timeout=5)[0]
+        assert request.json()["type"] == "commitment.due"
+
+    def test_a_status_change_from_the_command_line_is_notified(
+        self, settings: dict[str, str], daemon: process.Daemon, receiver: Receiver, hook_path: str, tmp_path: Path
+    ) -> None:
+        _import(settings, _seed(tmp_path, [{"id": "review", "title": "Review of relations", "kind": "ongoing"}]))
+        result = process.cli(
+            "set-status", "review", "in_progress", "--note", "first meeting held", "--evidence", "https://example.org/a",
+            settings=settings,
+        )
+        assert result.returncode == 0, result.stderr
+        body = receiver.wait_for(hook_path, timeout=5)[0].json()
+        assert body["type"] == "commitment.status_changed"
+        assert body["data"]["old_status"] == "open"
+        assert body["data"]["new_status"] == "in_progress"
+        assert body["data"]["note"] == "first meeting held"
+        assert body["data"]["evidence"] == "https://example.org/a"
+
+    def test_a_failing_webhook_is_retried_and_every_attempt_is_recorded(
+        self, settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
+    ) -> None:
+        receiver.answer[hook_path] = 503
+        settings = {**settings, "PLEDGEWATCH_RETRY_SCHEDULE": "1s,1s"}
+        running = process.start(settings, tmp_path / "daemon.log")
+        try:
+            _import(settings, _seed(tmp_path, [{"id": "flaky", "title": "Flaky", "deadline": _at(0)}]))
+            requests = receiver.wait_for(hook_path, count=3, timeout=20)
+            deliveries: list[dict[str, object]] = []
+            for _ in range(100):  # the third answer is recorded just after it is sent
+                deliveries = json.loads(process.cli("deliveries", "--json", settings=settings).stdout)
+                if deliveries and deliveries[0]["state"] == "dead":
+                    break
+        finally:
+            assert running.stop() == 0
+        assert len({r.headers["webhook-id"] for r in requests}) == 1  # the same id on every retry
+        assert deliveries[0]["state"] == "dead"
+        assert deliveries[0]["attempts"] == 3
+        assert deliveries[0]["last_status"] == 503
+
+
+class TestHttp:
+    def test_health_answers_health_json_with_its_checks(self, daemon: process.Daemon) -> None:
+        response = httpx.get(f"{daemon.url}/health")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/health+json")
+        body = response.json()
+        assert body["status"] in ("pass", "warn")
+        assert {"scheduler:lastTick", "database:responseTime", "outbox:backlog", "outbox:oldestPending"} <= set(body["checks"])
+        assert SECRET not in response.text
+
+    def test_livez_and_readyz_answer(self, daemon: process.Daemon) -> None:
+        assert httpx.get(f"{daemon.url}/livez").status_code == 200
+        ready = httpx.get(f"{daemon.url}/readyz")
+        assert ready.status_code == 200 and ready.json()["checks"]["database:migrations"][0]["status"] == "pass"
+
+    def test_the_read_api_lists_commitments_and_deliveries(
+        self, settings: dict[str, str], daemon: process.Daemon, receiver: Receiver, hook_path: str, tmp_path: Path
+    ) -> None:
+        _import(settings, _seed(tmp_path, [{"id": "one", "title": "One", "deadline": _at(0)}]))
+        receiver.wait_for(hook_path, timeout=10)
+        listed = httpx.get(f"{daemon.url}/api/commitments").json()
+        one = httpx.get(f"{daemon.url}/api/commitments/one").json()
+        missing = httpx.get(f"{daemon.url}/api/commitments/nope")
+        outbox = httpx.get(f"{daemon.url}/api/deliveries").json()
+        assert [c["id"] for c in listed] == ["one"]
+        assert one["history"][0]["new_status"] == "open"
+        assert missing.status_code == 404
+        assert outbox[0]["commitment_id"] == "one" and outbox[0]["webhook"] == "desk"
+
+
+class TestBadInput:
+    def _dump(self, settings: dict[str, str]) -> str:
+        return process.cli("list", "--json", settings=settings).stdout
+
+    @pytest.mark.parametrize(
+        ("content", "names"),
+        [
+            pytest.param("commitments: [{id: a, title: [unclosed", ["bad.yaml", "YAML"], id="malformed-yaml"),
+            pytest.param(
+                "commitments: [{id: a, title: A, status: finished}]", ["bad.yaml", "'a'", "'status'"], id="unknown-status"
+            ),
+            pytest.param(
+                "timezone: Mars/Olympus\ncommitments: [{id: a, title: A}]", ["bad.yaml", "timezone", "Mars/Olympus"],
+                id="unknown-timezone",
+            ),
+            pytest.param(
+                "commitments: [{id: a, title: A, deadline: when pigs fly}]", ["bad.yaml", "'a'", "'deadline'", "when pigs fly"],
+                id="unreadable-deadline",
+            ),
+            pytest.param(
+                "commitments: [{id: a, title: A}, {id: a, title: B}]", ["bad.yaml", "'a'", "duplicate"], id="duplicate-id"
+            ),
+            pytest.param(
+                "commitments: [{id: a, title: A, kind: conditional, conditions: [{requires: ghost}]}]",
+                ["bad.yaml", "'a'", "'conditions'", "ghost"],
+                id="missing-condition",
+            ),
+        ],
+    )
+    def test_a_bad_import_exits_2_names_the_place_and_changes_nothing(
+        self, settings: dict[str, str], tmp_path: Path, content: str, names: list[str]
+    ) -> None:
+        good = _seed(tmp_path, [{"id": "kept-one", "title": "Kept", "deadline": "2030-01-01"}], name="good.yaml")
+        _import(settings, good)
+        before = self._dump(settings)
+        bad = tmp_path / "bad" / "bad.yaml"
+        bad.parent.mkdir()
+        bad.write_text(content)
+        # Together with a valid file: nothing of either is written.
+        extra = _seed(bad.parent, [{"id": "new-one", "title": "New"}], name="another.yaml")
+        result = process.cli("import", str(extra), str(bad), settings=settings)
+        assert result.returncode == 2, result.stderr
+        for name in names:
+            assert name in result.stderr
+        assert self._dump(settings) == before
+
+    @pytest.mark.parametrize(
+        ("variable", "value"),
+        [
+            ("PLEDGEWATCH_OVERDUE_REPEAT", "weekly"),
+            ("PLEDGEWATCH_TIMEZONE", "Mars/Olympus"),
+            ("PLEDGEWATCH_WEBHOOKS__DESK__SECRET", "hunter2-not-a-whsec"),
+            ("PLEDGEWATCH_WEBHOOKS__DESK__URL", "ftp://example.org/x"),
+            ("PLEDGEWATCH_WEBHOOKS__DESK__EVENTS", "commitment.exploded"),
+        ],
+    )
+    @pytest.mark.parametrize("command", ["run", "check-config"])
+    def test_a_bad_setting_exits_78_naming_the_variable_and_hiding_the_value(
+        self, settings: dict[str, str], variable: str, value: str, command: str
+    ) -> None:
+        result = process.cli(command, settings={**settings, variable: value}, timeout=30)
+        assert result.returncode == 78, result.stderr
+        assert variable in result.stderr
+        if "SECRET" in variable:
+            assert value not in result.stderr + result.stdout
+
+    def test_a_missing_env_file_exits_78_naming_it(self, settings: dict[str, str], tmp_path: Path) -> None:
+        missing = tmp_path / "nope.env"
+        result = process.cli("--env-file", str(missing), "check-config", settings=settings)
+        assert result.returncode == 78
+        assert str(missing) in result.stderr
+
+    def test_settings_come_from_env_files_and_check_config_masks_secrets(self, settings: dict[str, str], tmp_path: Path) -> None:
+        env = tmp_path / "pledgewatch.env"
+        env.write_text(
+            "PLEDGEWATCH_WEBHOOKS__CHAT__URL=https://hooks.example.org/services/T0001/B0001/abcdefghijklmnopqrstuvwx\n"
+            f"PLEDGEWATCH_WEBHOOKS__CHAT__SECRET={SECRET}\n"
+            "PLEDGEWATCH_OVERDUE_REPEAT=3d\n"
+        )
+        result = process.cli("--env-file", str(env), "check-config", "--json", settings=settings)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["settings"]["overdue_repeat"] == "3d"
+        assert "chat" in report["settings"]["webhooks"]
+        assert SECRET not in result.stdout and "abcdefghijklmnopqrstuvwx" not in result.stdout
+
+
+def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(sqlite_url: str, tmp_path: Path) -> None:
+    settings = {"PLEDGEWATCH_DATABASE_URL": sqlite_url}
+    first = process.start(settings, tmp_path / "first.log")
+    try:
+        second = process.cli("run", settings={**settings, "PLEDGEWATCH_HTTP_PORT": str(process.free_port())}, timeout=30)
+    finally:
+        assert first.stop() == 0
+    assert second.returncode == 1
+    assert "another pledgewatch daemon is already running" in second.stderr

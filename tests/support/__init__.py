@@ -1,0 +1,1 @@
+"""Helpers shared by the integration and acceptance suites: a real receiver, databases, the daemon."""

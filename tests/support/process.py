@@ -1,0 +1,88 @@
+"""Run the installed `pledgewatch` command as a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+COMMAND = str(Path(sys.executable).with_name("pledgewatch"))
+
+
+def free_port() -> int:
+    """Return a TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def environment(settings: dict[str, str]) -> dict[str, str]:
+    """Return this process's environment without PLEDGEWATCH_*, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLEDGEWATCH_")}
+    env.update(settings)
+    return env
+
+
+def cli(*args: str, settings: dict[str, str], cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `pledgewatch ARGS` to completion; return its exit code and output."""
+    return subprocess.run(
+        [COMMAND, *args], env=environment(settings), cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@dataclass
+class Daemon:
+    """A running `pledgewatch run` and where to reach it."""
+
+    process: subprocess.Popen[str]
+    url: str
+    log: Path
+    handle: IO[str]
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self, timeout: float = 20) -> int:
+        """SIGTERM, then wait (bounded) for the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"daemon did not stop within {timeout}s:\n{self.output()}") from None
+        finally:
+            self.handle.close()
+
+
+def start(settings: dict[str, str], log: Path, *, ready_timeout: float = 30) -> Daemon:
+    """Start `pledgewatch run` and wait (bounded) until /readyz answers 200."""
+    port = free_port()
+    settings = {"PLEDGEWATCH_HTTP_PORT": str(port), **settings}
+    handle = log.open("w")
+    process = subprocess.Popen(
+        [COMMAND, "run"], env=environment(settings), stdout=handle, stderr=subprocess.STDOUT, text=True
+    )
+    daemon = Daemon(process, f"http://127.0.0.1:{port}", log, handle)
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            handle.close()
+            raise AssertionError(f"daemon exited with {process.returncode}:\n{daemon.output()}")
+        try:
+            if httpx.get(f"{daemon.url}/readyz", timeout=1).status_code == 200:
+                return daemon
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    daemon.stop()
+    raise AssertionError(f"daemon not ready within {ready_timeout}s:\n{daemon.output()}")
