@@ -33,3 +33,6 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.delay --count 25

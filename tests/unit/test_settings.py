@@ -1,0 +1,336 @@
+"""daemon/settings.py: settings from the environment and env files, errors and masking."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic_settings import SettingsError
+
+from daemon import settings
+from daemon.model import durations
+from daemon.model.schedule import Policy
+from daemon.settings import ConfigError
+
+SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGhlLXVuaXQtdGVzdHM="  # base64 of "secret-key-for-the-unit-tests"
+SLACK_TOKEN = "XyZ9aBcDeFgHiJkLmNoPqRsT"
+SLACK_URL = f"https://hooks.slack.com/services/T0001234/B0005678/{SLACK_TOKEN}"
+
+
+SetEnv = Callable[..., None]
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> SetEnv:
+    """Set PLEDGEWATCH_<name> for one test (the conftest strips every other one)."""
+
+    def set_(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(f"PLEDGEWATCH_{name}", value)
+
+    return set_
+
+
+def env_file(folder: Path, name: str, **values: str) -> Path:
+    path = folder / name
+    path.write_text("".join(f"PLEDGEWATCH_{key}={value}\n" for key, value in values.items()), encoding="utf-8")
+    return path
+
+
+class TestDefaults:
+    def test_it_uses_the_documented_defaults(self) -> None:
+        loaded = settings.load_settings()
+        assert (loaded.http_host, loaded.http_port, loaded.timezone) == ("127.0.0.1", 8787, "UTC")
+        assert loaded.policy == Policy(
+            reminder_offsets=(timedelta(days=30), timedelta(days=7), timedelta(days=1)),
+            overdue_repeat=timedelta(days=7),
+        )
+        assert [durations.format_duration(d) for d in loaded.retry_schedule] == ["5s", "5m", "30m", "2h", "5h", "10h", "10h"]
+        assert loaded.allow_private_targets is False
+        assert (loaded.log_level, loaded.log_format) == ("INFO", "text")
+        assert loaded.webhooks == {}
+
+    def test_it_puts_the_database_in_var_without_systemd(self) -> None:
+        assert settings.load_settings().effective_database_url() == "sqlite:///var/pledgewatch.db"
+
+    def test_it_puts_the_database_in_the_systemd_state_directory(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/pledgewatch:/var/lib/other")
+        assert settings.load_settings().effective_database_url() == "sqlite:////var/lib/pledgewatch/pledgewatch.db"
+
+
+class TestEnvironment:
+    def test_it_reads_durations_and_lists(self, env: SetEnv) -> None:
+        env(REMINDER_OFFSETS="14d, 2d", OVERDUE_REPEAT="0", RETRY_SCHEDULE="1s,1m", LOG_LEVEL="debug")
+        loaded = settings.load_settings()
+        assert loaded.policy == Policy(reminder_offsets=(timedelta(days=14), timedelta(days=2)), overdue_repeat=timedelta(0))
+        assert loaded.retry_schedule == (timedelta(seconds=1), timedelta(minutes=1))
+        assert loaded.log_level == "DEBUG"
+
+    def test_it_reads_a_webhook_block(self, env: SetEnv) -> None:
+        env(
+            WEBHOOKS__OPS__URL="https://hooks.example.com/pledges",
+            WEBHOOKS__OPS__SECRET=SECRET,
+            WEBHOOKS__OPS__EVENTS="commitment.due, commitment.overdue",
+            WEBHOOKS__OPS__TAGS="syria,russia",
+            WEBHOOKS__OPS__HEADERS='{"X-Team": "desk"}',
+            WEBHOOKS__OPS__TIMEOUT="30s",
+        )
+        hook = settings.load_settings().webhooks["ops"]
+        assert hook.url == "https://hooks.example.com/pledges"
+        assert hook.secret is not None and hook.secret.get_secret_value() == SECRET
+        assert hook.format == "json"
+        assert hook.events == ("commitment.due", "commitment.overdue")
+        assert hook.tags == ("syria", "russia")
+        assert hook.headers == {"X-Team": "desk"}
+        assert hook.timeout == timedelta(seconds=30)
+
+    def test_it_reads_several_webhook_blocks_with_their_defaults(self, env: SetEnv) -> None:
+        env(WEBHOOKS__OPS__URL="https://ops.example.com/a", WEBHOOKS__DESK__URL="https://desk.example.com/b")
+        hooks = settings.load_settings().webhooks
+        assert sorted(hooks) == ["desk", "ops"]
+        assert (hooks["desk"].secret, hooks["desk"].events, hooks["desk"].tags, hooks["desk"].headers) == (None, (), (), {})
+        assert hooks["desk"].timeout == timedelta(seconds=15)
+
+
+class TestEnvFiles:
+    def test_it_reads_an_env_file(self, tmp_path: Path) -> None:
+        path = env_file(tmp_path, "a.env", OVERDUE_REPEAT="1d", WEBHOOKS__OPS__URL="https://ops.example.com/a")
+        loaded = settings.load_settings([path])
+        assert loaded.overdue_repeat == timedelta(days=1)
+        assert loaded.webhooks["ops"].url == "https://ops.example.com/a"
+
+    def test_a_later_file_wins_over_an_earlier_one(self, tmp_path: Path) -> None:
+        first = env_file(tmp_path, "a.env", OVERDUE_REPEAT="1d", HTTP_PORT="9000")
+        second = env_file(tmp_path, "b.env", OVERDUE_REPEAT="2d")
+        loaded = settings.load_settings([first, str(second)])
+        assert loaded.overdue_repeat == timedelta(days=2)
+        assert loaded.http_port == 9000
+
+    def test_the_real_environment_wins_over_files(self, tmp_path: Path, env: SetEnv) -> None:
+        first = env_file(tmp_path, "a.env", OVERDUE_REPEAT="1d")
+        second = env_file(tmp_path, "b.env", OVERDUE_REPEAT="2d")
+        env(OVERDUE_REPEAT="3d")
+        assert settings.load_settings([first, second]).overdue_repeat == timedelta(days=3)
+
+    def test_a_webhook_block_merges_across_a_file_and_the_environment(self, tmp_path: Path, env: SetEnv) -> None:
+        path = env_file(tmp_path, "a.env", WEBHOOKS__OPS__URL="https://ops.example.com/a", WEBHOOKS__OPS__TIMEOUT="5s")
+        env(WEBHOOKS__OPS__SECRET=SECRET, WEBHOOKS__OPS__TIMEOUT="20s")
+        hook = settings.load_settings([path]).webhooks["ops"]
+        assert hook.url == "https://ops.example.com/a"
+        assert hook.secret is not None
+        assert hook.timeout == timedelta(seconds=20)
+
+    def test_it_names_a_missing_env_file(self, tmp_path: Path) -> None:
+        missing = tmp_path / "nowhere.env"
+        with pytest.raises(ConfigError, match="not found") as caught:
+            settings.load_settings([missing])
+        assert str(missing) in str(caught.value)
+
+    def test_it_names_a_folder_given_as_an_env_file(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError) as caught:
+            settings.load_settings([tmp_path])
+        assert str(tmp_path) in str(caught.value)
+
+
+class TestInvalidValues:
+    @pytest.mark.parametrize(
+        ("variable", "value"),
+        [
+            ("OVERDUE_REPEAT", "soon"),
+            ("REMINDER_OFFSETS", "30d,sometime"),
+            ("RETRY_SCHEDULE", "5s,5x"),
+            ("TIMEZONE", "Mars/Olympus_Mons"),
+            ("HTTP_PORT", "99999"),
+            ("HTTP_PORT", "eighty"),
+            ("LOG_LEVEL", "loud"),
+            ("LOG_FORMAT", "xml"),
+            ("ALLOW_PRIVATE_TARGETS", "perhaps"),
+        ],
+    )
+    def test_it_names_the_variable_with_a_bad_value(self, env: SetEnv, variable: str, value: str) -> None:
+        env(**{variable: value})
+        with pytest.raises(ConfigError) as caught:
+            settings.load_settings()
+        assert str(caught.value).startswith(f"PLEDGEWATCH_{variable}: ")
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("URL", "ftp://hooks.example.com/pledges"),
+            ("URL", "not a url"),
+            ("EVENTS", "commitment.due,commitment.nope"),
+            ("HEADERS", "{not json"),
+            ("HEADERS", "[1, 2]"),
+            ("TIMEOUT", "a while"),
+            ("FORMAT", "yaml"),
+        ],
+    )
+    def test_it_names_the_webhook_variable_with_a_bad_value(self, env: SetEnv, field: str, value: str) -> None:
+        env(**{"WEBHOOKS__OPS__URL": "https://hooks.example.com/pledges", f"WEBHOOKS__OPS__{field}": value})
+        with pytest.raises(ConfigError) as caught:
+            settings.load_settings()
+        assert str(caught.value).startswith(f"PLEDGEWATCH_WEBHOOKS__OPS__{field}: ")
+
+    def test_it_names_a_webhook_block_without_a_url(self, env: SetEnv) -> None:
+        env(WEBHOOKS__OPS__SECRET=SECRET)
+        with pytest.raises(ConfigError, match="^PLEDGEWATCH_WEBHOOKS__OPS__URL: ") as caught:
+            settings.load_settings()
+        assert SECRET not in str(caught.value)
+
+    def test_it_names_an_unknown_webhook_variable(self, env: SetEnv) -> None:
+        env(WEBHOOKS__OPS__URL="https://hooks.example.com/pledges", WEBHOOKS__OPS__RETRIES="3")
+        with pytest.raises(ConfigError, match="^PLEDGEWATCH_WEBHOOKS__OPS__RETRIES: "):
+            settings.load_settings()
+
+    def test_it_keeps_the_console_name_for_the_console_sink(self, env: SetEnv) -> None:
+        env(WEBHOOKS__CONSOLE__URL="https://hooks.example.com/pledges")
+        with pytest.raises(ConfigError, match="'console' is reserved"):
+            settings.load_settings()
+
+    def test_it_reports_every_bad_variable_at_once(self, env: SetEnv) -> None:
+        env(OVERDUE_REPEAT="soon", HTTP_PORT="-1")
+        with pytest.raises(ConfigError) as caught:
+            settings.load_settings()
+        assert "PLEDGEWATCH_OVERDUE_REPEAT" in str(caught.value)
+        assert "PLEDGEWATCH_HTTP_PORT" in str(caught.value)
+
+    @pytest.mark.parametrize(
+        "secret",
+        ["hunter2-top-secret-value", "whsec_!!!top-secret-value!!!"],
+        ids=["no-prefix", "not-base64"],
+    )
+    def test_it_names_a_bad_secret_without_repeating_it(self, env: SetEnv, secret: str) -> None:
+        env(WEBHOOKS__OPS__URL="https://hooks.example.com/pledges", WEBHOOKS__OPS__SECRET=secret)
+        with pytest.raises(ConfigError, match="^PLEDGEWATCH_WEBHOOKS__OPS__SECRET: ") as caught:
+            settings.load_settings()
+        message = str(caught.value)
+        assert secret not in message
+        assert "top-secret" not in message
+
+    def test_it_names_a_bad_url_without_repeating_its_token(self, env: SetEnv) -> None:
+        env(WEBHOOKS__OPS__URL=f"ftp://hooks.slack.com/services/{SLACK_TOKEN}")
+        with pytest.raises(ConfigError, match="^PLEDGEWATCH_WEBHOOKS__OPS__URL: ") as caught:
+            settings.load_settings()
+        assert SLACK_TOKEN not in str(caught.value)
+
+    def test_it_names_a_bad_value_read_from_an_env_file(self, tmp_path: Path) -> None:
+        path = env_file(tmp_path, "a.env", OVERDUE_REPEAT="fortnightly")
+        with pytest.raises(ConfigError, match="^PLEDGEWATCH_OVERDUE_REPEAT: "):
+            settings.load_settings([path])
+
+    @pytest.mark.xfail(
+        strict=True,
+        raises=OverflowError,
+        reason="parse_duration raises OverflowError for '1000000000d'; pydantic only converts ValueError, "
+        "so load_settings lets it escape instead of raising ConfigError",
+    )
+    def test_it_names_a_duration_too_long_to_hold(self, env: SetEnv) -> None:
+        env(OVERDUE_REPEAT="1000000000d")
+        with pytest.raises(ConfigError, match="^PLEDGEWATCH_OVERDUE_REPEAT: "):
+            settings.load_settings()
+
+    @pytest.mark.xfail(
+        strict=True,
+        raises=SettingsError,
+        reason="a PLEDGEWATCH_WEBHOOKS value that is not JSON makes pydantic-settings raise SettingsError, "
+        "which load_settings does not turn into ConfigError",
+    )
+    def test_it_names_a_whole_webhooks_variable_that_is_not_json(self, env: SetEnv) -> None:
+        env(WEBHOOKS="ops=https://hooks.example.com/pledges")
+        with pytest.raises(ConfigError, match="PLEDGEWATCH_WEBHOOKS"):
+            settings.load_settings()
+
+
+class TestMasked:
+    def test_it_never_shows_secrets_tokens_passwords_or_header_values(self, env: SetEnv) -> None:
+        env(
+            DATABASE_URL="postgresql+psycopg://pledgewatch:db-pa55word@db.example.com:5432/pledges",
+            WEBHOOKS__SLACK__URL=SLACK_URL,
+            WEBHOOKS__SLACK__SECRET=SECRET,
+            WEBHOOKS__SLACK__HEADERS='{"Authorization": "Bearer header-token-value"}',
+            WEBHOOKS__QUERY__URL="https://receiver.example.com/hook?token=query-token-value&team=desk",
+        )
+        shown = json.dumps(settings.load_settings().masked())
+        for secret in (SECRET, SECRET.removeprefix("whsec_"), SLACK_TOKEN, "db-pa55word", "header-token-value", "query-token-value"):
+            assert secret not in shown
+
+    def test_it_shows_enough_to_tell_webhooks_apart(self, env: SetEnv) -> None:
+        env(
+            DATABASE_URL="postgresql+psycopg://pledgewatch:db-pa55word@db.example.com:5432/pledges",
+            WEBHOOKS__SLACK__URL=SLACK_URL,
+            WEBHOOKS__SLACK__SECRET=SECRET,
+            WEBHOOKS__SLACK__HEADERS='{"Authorization": "Bearer header-token-value"}',
+            WEBHOOKS__SLACK__EVENTS="commitment.due",
+        )
+        masked = settings.load_settings().masked()
+        assert masked["database_url"] == "postgresql+psycopg://pledgewatch:***@db.example.com:5432/pledges"
+        assert masked["webhooks"] == {
+            "slack": {
+                "url": "https://hooks.slack.com/services/***/***/***",
+                "secret": "********",
+                "format": "json",
+                "events": ["commitment.due"],
+                "tags": [],
+                "headers": {"Authorization": "********"},
+                "timeout": "15s",
+            }
+        }
+        assert (masked["reminder_offsets"], masked["overdue_repeat"]) == ("30d,7d,1d", "7d")
+
+    def test_it_says_notices_go_to_the_console_without_webhooks(self) -> None:
+        assert list(settings.load_settings().masked()["webhooks"]) == [settings.CONSOLE]
+
+
+class TestMaskUrl:
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            ("https://hooks.example.com/pledges", "https://hooks.example.com/pledges"),
+            ("http://127.0.0.1:9000/hook", "http://127.0.0.1:9000/hook"),
+            (SLACK_URL, "https://hooks.slack.com/services/***/***/***"),
+            (
+                "https://discord.com/api/webhooks/123456789012345678/AbCdEfGhIjKlMnOpQrStUvWx",
+                "https://discord.com/api/webhooks/***/***",
+            ),
+            ("https://receiver.example.com/hook?token=abc&team=desk", "https://receiver.example.com/hook?token=***&team=***"),
+            ("https://user:pa55@receiver.example.com/hook", "https://***@receiver.example.com/hook"),
+        ],
+        ids=["plain", "port", "slack", "discord", "query", "userinfo"],
+    )
+    def test_it_keeps_scheme_and_host_and_masks_tokens(self, url: str, expected: str) -> None:
+        assert settings.mask_url(url) == expected
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="mask_url rebuilds the host from urlsplit().hostname, which drops the IPv6 brackets: "
+        "'http://[::1]:8080/hook' becomes 'http://::1:8080/hook'",
+    )
+    def test_it_keeps_an_ipv6_host_readable(self) -> None:
+        assert settings.mask_url("http://[::1]:8080/hook") == "http://[::1]:8080/hook"
+
+    def test_it_hides_a_database_password(self) -> None:
+        masked = settings.mask_database_url("postgresql://pledgewatch:s3cret-pw@db/pledges")
+        assert "s3cret-pw" not in masked
+        assert masked == "postgresql://pledgewatch:***@db/pledges"
+
+
+class TestWebhookWants:
+    def hook(self, **fields: object) -> settings.WebhookSettings:
+        return settings.WebhookSettings(url="https://hooks.example.com/pledges", **fields)  # type: ignore[arg-type]
+
+    def test_a_webhook_without_filters_takes_everything(self) -> None:
+        assert self.hook().wants("commitment.reminder", ())
+
+    def test_it_takes_only_the_events_it_names(self) -> None:
+        hook = self.hook(events="commitment.due,commitment.overdue")
+        assert hook.wants("commitment.due", ())
+        assert not hook.wants("commitment.reminder", ())
+
+    def test_it_takes_only_pledges_with_one_of_its_tags(self) -> None:
+        hook = self.hook(tags="syria, ukraine")
+        assert hook.wants("commitment.due", ("trade", "syria"))
+        assert not hook.wants("commitment.due", ("trade",))
+        assert not hook.wants("commitment.due", ())
