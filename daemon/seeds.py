@@ -102,6 +102,8 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
             found += sorted(p for p in path.iterdir() if p.suffix in SUFFIXES and p.is_file())
         elif path.is_file():
             found.append(path)
+        elif path.exists():
+            raise SeedError(str(path), "not a regular file or folder")
         else:
             raise SeedError(str(path), "no such file or folder")
     return found

@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -32,7 +33,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 
 from daemon.model import durations
@@ -236,6 +237,8 @@ def mask_url(url: str) -> str:
     """
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal: keep its brackets
+        host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
     if parts.username:
@@ -272,6 +275,11 @@ def load_settings(env_files: Sequence[str | Path] = ()) -> Settings:
         return Settings(_env_file=tuple(str(p) for p in env_files) or None)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    except SettingsError as exc:
+        # Raised when a whole nested variable (PLEDGEWATCH_WEBHOOKS=...) is not JSON.
+        match = re.search(r'field "(\w+)"', str(exc))
+        variable = PREFIX + (match[1].upper() if match else "?")
+        raise ConfigError(f"{variable}: cannot be parsed (expected JSON); set its parts as {variable}__<NAME>__...") from None
 
 
 def _describe(exc: ValidationError) -> str:

@@ -102,16 +102,22 @@ def read_deadline(value: Any, *, reference: datetime, tz: ZoneInfo) -> Window:
     Raises:
         DeadlineError: the value cannot be read; it is never guessed.
     """
-    if isinstance(value, dict):
-        return _read_range(value, reference=reference, tz=tz)
-    if isinstance(value, datetime):
-        instant = _aware(value, tz)
-        return _instant(value.isoformat(), instant, tz)
-    if isinstance(value, date):
-        return _calendar(value.isoformat(), value, relativedelta(days=1), Precision.DAY, tz)
-    if not isinstance(value, str) or not value.strip():
-        raise DeadlineError(f"deadline {value!r} is not a date, a phrase or {{earliest, latest}}")
-    return _read_text(value.strip(), reference=reference, tz=tz)
+    try:
+        if isinstance(value, dict):
+            return _read_range(value, reference=reference, tz=tz)
+        if isinstance(value, datetime):
+            instant = _aware(value, tz)
+            return _instant(value.isoformat(), instant, tz)
+        if isinstance(value, date):
+            return _calendar(value.isoformat(), value, relativedelta(days=1), Precision.DAY, tz)
+        if not isinstance(value, str) or not value.strip():
+            raise DeadlineError(f"deadline {value!r} is not a date, a phrase or {{earliest, latest}}")
+        return _read_text(value.strip(), reference=reference, tz=tz)
+    except DeadlineError:
+        raise
+    except (ValueError, OverflowError) as exc:
+        # Calendar arithmetic beyond what dates can hold (year 0, year 10000...).
+        raise DeadlineError(f"deadline {value!r} is outside the calendar ({exc})") from None
 
 
 def _read_text(phrase: str, *, reference: datetime, tz: ZoneInfo) -> Window:
@@ -136,6 +142,12 @@ def _read_text(phrase: str, *, reference: datetime, tz: ZoneInfo) -> Window:
         return _calendar(phrase, start, relativedelta(years=1), Precision.YEAR, tz)
     if match := _IN_N.match(text):
         return _in_n(phrase, int(match["n"]), match["unit"], local_ref, tz)
+    try:  # an ISO date, extended (2016-08-01) or basic (20160801): the whole day
+        day = date.fromisoformat(phrase)
+    except ValueError:
+        pass
+    else:
+        return _calendar(phrase, day, relativedelta(days=1), Precision.DAY, tz)
     try:
         parsed = datetime.fromisoformat(phrase)
     except ValueError:
@@ -143,8 +155,6 @@ def _read_text(phrase: str, *, reference: datetime, tz: ZoneInfo) -> Window:
             f"cannot read deadline {phrase!r} (try a date like 2016-08-01, a month like "
             "2016-08, 'by August', 'in 3 days' or {earliest, latest})"
         ) from None
-    if len(phrase) == 10:  # a bare ISO date: the whole day
-        return _calendar(phrase, parsed.date(), relativedelta(days=1), Precision.DAY, tz)
     return _instant(phrase, _aware(parsed, tz), tz)
 
 

@@ -30,7 +30,10 @@ def parse_duration(text: str) -> timedelta:
         return timedelta(0)
     if not _WHOLE.match(cleaned):
         raise DurationError(f"{text!r} is not a duration (use units s, m, h, d, w, e.g. 30d or 1h30m)")
-    return sum((int(n) * _UNITS[unit] for n, unit in _PART.findall(cleaned)), timedelta(0))
+    try:
+        return sum((int(n) * _UNITS[unit] for n, unit in _PART.findall(cleaned)), timedelta(0))
+    except OverflowError:
+        raise DurationError(f"{text!r} is too long a duration") from None
 
 
 def parse_durations(text: str) -> tuple[timedelta, ...]:

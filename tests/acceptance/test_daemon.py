@@ -50,6 +50,16 @@ def settings(database_url: str, receiver: Receiver, hook_path: str) -> dict[str,
 
 
 @pytest.fixture
+def sqlite_settings(sqlite_url: str, receiver: Receiver, hook_path: str) -> dict[str, str]:
+    """Settings for tests about the command line itself, where one engine is enough."""
+    return {
+        "PLEDGEWATCH_DATABASE_URL": sqlite_url,
+        "PLEDGEWATCH_WEBHOOKS__DESK__URL": receiver.url + hook_path,
+        "PLEDGEWATCH_WEBHOOKS__DESK__SECRET": SECRET,
+    }
+
+
+@pytest.fixture
 def daemon(settings: dict[str, str], tmp_path: Path) -> Iterator[process.Daemon]:
     running = process.start(settings, tmp_path / "daemon.log")
     yield running
@@ -221,21 +231,24 @@ class TestBadInput:
     )
     @pytest.mark.parametrize("command", ["run", "check-config"])
     def test_a_bad_setting_exits_78_naming_the_variable_and_hiding_the_value(
-        self, settings: dict[str, str], variable: str, value: str, command: str
+        self, sqlite_settings: dict[str, str], variable: str, value: str, command: str
     ) -> None:
-        result = process.cli(command, settings={**settings, variable: value}, timeout=30)
+        result = process.cli(command, settings={**sqlite_settings, variable: value}, timeout=30)
         assert result.returncode == 78, result.stderr
         assert variable in result.stderr
         if "SECRET" in variable:
             assert value not in result.stderr + result.stdout
 
-    def test_a_missing_env_file_exits_78_naming_it(self, settings: dict[str, str], tmp_path: Path) -> None:
+    def test_a_missing_env_file_exits_78_naming_it(self, sqlite_settings: dict[str, str], tmp_path: Path) -> None:
         missing = tmp_path / "nope.env"
-        result = process.cli("--env-file", str(missing), "check-config", settings=settings)
+        result = process.cli("--env-file", str(missing), "check-config", settings=sqlite_settings)
         assert result.returncode == 78
         assert str(missing) in result.stderr
 
-    def test_settings_come_from_env_files_and_check_config_masks_secrets(self, settings: dict[str, str], tmp_path: Path) -> None:
+    def test_settings_come_from_env_files_and_check_config_masks_secrets(
+        self, sqlite_settings: dict[str, str], tmp_path: Path
+    ) -> None:
+        settings = sqlite_settings
         env = tmp_path / "pledgewatch.env"
         env.write_text(
             "PLEDGEWATCH_WEBHOOKS__CHAT__URL=https://hooks.example.org/services/T0001/B0001/abcdefghijklmnopqrstuvwx\n"

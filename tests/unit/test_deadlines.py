@@ -20,7 +20,9 @@ def read(value: Any, reference: datetime = PUBLISHED, tz: ZoneInfo = MOSCOW) -> 
     return deadlines.read_deadline(value, reference=reference, tz=tz)
 
 
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
     return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
@@ -70,11 +72,6 @@ class TestExactValues:
     def test_it_keeps_the_text_it_read_as_the_phrase(self) -> None:
         assert read("  2016-08 ").phrase == "2016-08"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="'20160801' (ISO 8601 basic date) is read as an instant at midnight, not as the day: "
-        "the day test in _read_text is len(phrase) == 10",
-    )
     def test_it_reads_an_iso_basic_date_as_that_whole_local_day(self) -> None:
         window = read("20160801")
         assert window.precision is Precision.DAY
@@ -185,7 +182,11 @@ class TestRanges:
 
     @pytest.mark.parametrize(
         "value",
-        [{"earliest": "2016-08-01"}, {"latest": "2016-08-01"}, {"earliest": "2016", "latest": "2017", "by": "x"}],
+        [
+            {"earliest": "2016-08-01"},
+            {"latest": "2016-08-01"},
+            {"earliest": "2016", "latest": "2017", "by": "x"},
+        ],
         ids=["no-latest", "no-earliest", "unknown-key"],
     )
     def test_it_refuses_a_range_without_exactly_its_keys(self, value: dict[str, str]) -> None:
@@ -196,7 +197,16 @@ class TestRanges:
 class TestUnreadable:
     @pytest.mark.parametrize(
         "phrase",
-        ["soon", "by Smarch", "2016-13", "2016-00", "2016-02-30", "next week", "in a few days", "Q3 2016"],
+        [
+            "soon",
+            "by Smarch",
+            "2016-13",
+            "2016-00",
+            "2016-02-30",
+            "next week",
+            "in a few days",
+            "Q3 2016",
+        ],
     )
     def test_it_refuses_a_phrase_it_cannot_read_and_names_it(self, phrase: str) -> None:
         with pytest.raises(DeadlineError) as caught:
@@ -209,14 +219,13 @@ class TestUnreadable:
             read(value)
         assert repr(value) in str(caught.value)
 
-    @pytest.mark.xfail(
-        strict=True,
-        raises=(ValueError, OverflowError),
-        reason="read_deadline lets date arithmetic errors (year out of range, overflow) escape "
-        "as ValueError/OverflowError instead of DeadlineError; seeds.py only catches DeadlineError",
+    @pytest.mark.parametrize(
+        "phrase",
+        ["9999", "0000", "December 9999", "by dec 9999", "in 99999 years", "in 9999999999 days"],
     )
-    @pytest.mark.parametrize("phrase", ["9999", "0000", "December 9999", "by dec 9999", "in 99999 years", "in 9999999999 days"])
-    def test_it_refuses_a_deadline_beyond_the_calendar_as_a_deadline_error(self, phrase: str) -> None:
+    def test_it_refuses_a_deadline_beyond_the_calendar_as_a_deadline_error(
+        self, phrase: str
+    ) -> None:
         with pytest.raises(DeadlineError) as caught:
             read(phrase)
         assert repr(phrase) in str(caught.value)
@@ -242,12 +251,36 @@ class TestWindow:
     [
         ("Europe/Berlin", date(2016, 3, 1), "by April", utc(2016, 3, 31, 22), utc(2016, 4, 30, 22)),
         ("Europe/Berlin", date(2016, 2, 1), "by March", utc(2016, 2, 29, 23), utc(2016, 3, 31, 22)),
-        ("Europe/Berlin", date(2016, 6, 1), "by October", utc(2016, 9, 30, 22), utc(2016, 10, 31, 23)),
+        (
+            "Europe/Berlin",
+            date(2016, 6, 1),
+            "by October",
+            utc(2016, 9, 30, 22),
+            utc(2016, 10, 31, 23),
+        ),
         ("America/New_York", date(2016, 1, 15), "by March", utc(2016, 3, 1, 5), utc(2016, 4, 1, 4)),
         ("America/New_York", date(2016, 3, 1), "by April", utc(2016, 4, 1, 4), utc(2016, 5, 1, 4)),
-        ("America/New_York", date(2016, 6, 1), "by November", utc(2016, 11, 1, 4), utc(2016, 12, 1, 5)),
-        ("Europe/Berlin", date(2016, 3, 1), "2016-03-27", utc(2016, 3, 26, 23), utc(2016, 3, 27, 22)),
-        ("America/New_York", date(2016, 3, 1), "2016-11-06", utc(2016, 11, 6, 4), utc(2016, 11, 7, 5)),
+        (
+            "America/New_York",
+            date(2016, 6, 1),
+            "by November",
+            utc(2016, 11, 1, 4),
+            utc(2016, 12, 1, 5),
+        ),
+        (
+            "Europe/Berlin",
+            date(2016, 3, 1),
+            "2016-03-27",
+            utc(2016, 3, 26, 23),
+            utc(2016, 3, 27, 22),
+        ),
+        (
+            "America/New_York",
+            date(2016, 3, 1),
+            "2016-11-06",
+            utc(2016, 11, 6, 4),
+            utc(2016, 11, 7, 5),
+        ),
     ],
     ids=[
         "berlin-by-april-opens-after-spring-forward",

@@ -13,7 +13,9 @@ from daemon.model.schedule import Notice, NoticeType
 from daemon.model.statuses import Kind, Status
 
 MOSCOW = ZoneInfo("Europe/Moscow")
-BY_AUGUST = deadlines.read_deadline("by August", reference=datetime(2016, 3, 25, tzinfo=MOSCOW), tz=MOSCOW)
+BY_AUGUST = deadlines.read_deadline(
+    "by August", reference=datetime(2016, 3, 25, tzinfo=MOSCOW), tz=MOSCOW
+)
 OPENS = datetime(2016, 7, 31, 21, tzinfo=UTC)
 CLOSES = datetime(2016, 8, 31, 21, tzinfo=UTC)
 WEEK = timedelta(days=7)
@@ -73,8 +75,18 @@ class TestCommitmentDocument:
         document = documents.commitment_document(BARE)
         assert document["deadline"] is None
         assert document["reminders"] is None
-        assert document["source"] == {"title": None, "publisher": None, "url": None, "published": None}
-        assert (document["status"], document["kind"], document["parties"], document["conditions"]) == (
+        assert document["source"] == {
+            "title": None,
+            "publisher": None,
+            "url": None,
+            "published": None,
+        }
+        assert (
+            document["status"],
+            document["kind"],
+            document["parties"],
+            document["conditions"],
+        ) == (
             "open",
             "deliverable",
             [],
@@ -91,7 +103,9 @@ class TestIsoformat:
         assert documents.isoformat(OPENS, MOSCOW) == "2016-08-01T00:00:00+03:00"
 
     def test_it_writes_utc_when_no_zone_is_given(self) -> None:
-        assert documents.isoformat(datetime(2016, 8, 1, tzinfo=MOSCOW)) == "2016-07-31T21:00:00+00:00"
+        assert (
+            documents.isoformat(datetime(2016, 8, 1, tzinfo=MOSCOW)) == "2016-07-31T21:00:00+00:00"
+        )
 
     def test_it_writes_nothing_for_no_instant(self) -> None:
         assert documents.isoformat(None, MOSCOW) is None
@@ -146,7 +160,9 @@ class TestNoticeBody:
         assert "missed" not in data
 
     def test_a_notice_standing_for_missed_ones_says_so(self) -> None:
-        body = documents.notice_body(SYRIA, Notice(NoticeType.OVERDUE, CLOSES + 3 * WEEK, repeat=3), missed=4)
+        body = documents.notice_body(
+            SYRIA, Notice(NoticeType.OVERDUE, CLOSES + 3 * WEEK, repeat=3), missed=4
+        )
         assert (body["data"]["late"], body["data"]["missed"]) == (True, 4)
 
     def test_a_pledge_without_a_deadline_is_written_in_utc(self) -> None:
@@ -157,10 +173,20 @@ class TestNoticeBody:
 
 class TestStatusBody:
     def test_it_carries_the_transition_and_who_made_it(self) -> None:
-        kept = Pledge(id="syria-draft-constitution", title="Draft constitution for Syria", status=Status.KEPT, window=BY_AUGUST)
+        kept = Pledge(
+            id="syria-draft-constitution",
+            title="Draft constitution for Syria",
+            status=Status.KEPT,
+            window=BY_AUGUST,
+        )
         at = datetime(2016, 9, 2, 9, 30, tzinfo=UTC)
         body = documents.status_body(
-            kept, at, old_status="in_progress", note="Published", evidence="https://example.org/draft", actor="cli"
+            kept,
+            at,
+            old_status="in_progress",
+            note="Published",
+            evidence="https://example.org/draft",
+            actor="cli",
         )
         assert body["type"] == "commitment.status_changed"
         assert body["timestamp"] == "2016-09-02T12:30:00+03:00"
@@ -175,9 +201,17 @@ class TestStatusBody:
         }
 
     def test_it_keeps_absent_details_as_nulls(self) -> None:
-        body = documents.status_body(BARE, OPENS, old_status=None, note=None, evidence=None, actor=None)
+        body = documents.status_body(
+            BARE, OPENS, old_status=None, note=None, evidence=None, actor=None
+        )
         data = body["data"]
-        assert (data["old_status"], data["new_status"], data["note"], data["evidence"], data["actor"]) == (
+        assert (
+            data["old_status"],
+            data["new_status"],
+            data["note"],
+            data["evidence"],
+            data["actor"],
+        ) == (
             None,
             "open",
             None,

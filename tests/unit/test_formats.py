@@ -15,8 +15,12 @@ from daemon.model.pledge import Pledge
 from daemon.model.schedule import Notice, NoticeType
 
 MOSCOW = ZoneInfo("Europe/Moscow")
-BY_AUGUST = deadlines.read_deadline("by August", reference=datetime(2016, 3, 25, tzinfo=MOSCOW), tz=MOSCOW)
-SYRIA = Pledge(id="syria-draft-constitution", title="Проект конституции для Сирии", window=BY_AUGUST)
+BY_AUGUST = deadlines.read_deadline(
+    "by August", reference=datetime(2016, 3, 25, tzinfo=MOSCOW), tz=MOSCOW
+)
+SYRIA = Pledge(
+    id="syria-draft-constitution", title="Проект конституции для Сирии", window=BY_AUGUST
+)
 OPENS = datetime(2016, 7, 31, 21, tzinfo=UTC)
 
 
@@ -27,7 +31,9 @@ def reminder_body(missed: int = 0) -> dict[str, Any]:
 
 class TestRender:
     def test_json_is_the_body_as_compact_utf8(self) -> None:
-        content, content_type = formats.render("json", {"type": "commitment.due", "data": {"title": "Сирия", "n": [1, 2]}})
+        content, content_type = formats.render(
+            "json", {"type": "commitment.due", "data": {"title": "Сирия", "n": [1, 2]}}
+        )
         assert content_type == "application/json"
         assert content == '{"type":"commitment.due","data":{"title":"Сирия","n":[1,2]}}'.encode()
 
@@ -53,13 +59,22 @@ class TestConsoleLine:
         assert formats.console_line(reminder_body(missed=3)).endswith(" offset=7d missed=3")
 
     def test_it_shows_overdue_and_status_fields(self) -> None:
-        overdue = documents.notice_body(SYRIA, Notice(NoticeType.OVERDUE, OPENS + timedelta(days=45), repeat=2))
+        overdue = documents.notice_body(
+            SYRIA, Notice(NoticeType.OVERDUE, OPENS + timedelta(days=45), repeat=2)
+        )
         assert "overdue_by=14d" in formats.console_line(overdue)
-        changed = documents.status_body(SYRIA, OPENS, old_status="open", note=None, evidence=None, actor=None)
+        changed = documents.status_body(
+            SYRIA, OPENS, old_status="open", note=None, evidence=None, actor=None
+        )
         line = formats.console_line(changed)
         assert "commitment.status_changed syria-draft-constitution" in line
         assert line.endswith("old_status=open new_status=open")
 
     def test_it_leaves_out_a_missing_deadline(self) -> None:
-        bare = documents.notice_body(Pledge(id="bare", title="No deadline"), Notice(NoticeType.DUE, OPENS))
-        assert formats.console_line(bare) == "2016-07-31T21:00:00+00:00 commitment.due bare: No deadline"
+        bare = documents.notice_body(
+            Pledge(id="bare", title="No deadline"), Notice(NoticeType.DUE, OPENS)
+        )
+        assert (
+            formats.console_line(bare)
+            == "2016-07-31T21:00:00+00:00 commitment.due bare: No deadline"
+        )

@@ -68,7 +68,9 @@ class TestDecide:
         ("attempts", "wait"),
         [(1, timedelta(seconds=5)), (2, timedelta(minutes=5)), (3, timedelta(minutes=30))],
     )
-    def test_each_attempt_waits_its_own_step_of_the_schedule(self, attempts: int, wait: timedelta) -> None:
+    def test_each_attempt_waits_its_own_step_of_the_schedule(
+        self, attempts: int, wait: timedelta
+    ) -> None:
         assert decide(attempts, FAILED) == Decision("pending", NOW + wait)
 
     def test_a_delivery_is_dead_once_the_schedule_is_spent(self) -> None:
@@ -96,7 +98,9 @@ class TestJitter:
     def test_a_random_value_near_one_waits_almost_a_fifth_more(self) -> None:
         decision = retry.decide(2, FAILED, NOW, SCHEDULE, lambda: 0.999_999)
         assert decision.retry_at is not None
-        assert NOW + timedelta(minutes=5, seconds=59) < decision.retry_at < NOW + timedelta(minutes=6)
+        assert (
+            NOW + timedelta(minutes=5, seconds=59) < decision.retry_at < NOW + timedelta(minutes=6)
+        )
 
     def test_a_quarter_waits_a_tenth_less(self) -> None:
         decision = retry.decide(3, FAILED, NOW, SCHEDULE, lambda: 0.25)

@@ -16,7 +16,9 @@ from daemon.model.schedule import Due, Notice, NoticeType, Policy
 from daemon.model.statuses import CLOSED, Status
 
 MOSCOW = ZoneInfo("Europe/Moscow")
-BY_AUGUST = deadlines.read_deadline("by August", reference=datetime(2016, 3, 25, tzinfo=MOSCOW), tz=MOSCOW)
+BY_AUGUST = deadlines.read_deadline(
+    "by August", reference=datetime(2016, 3, 25, tzinfo=MOSCOW), tz=MOSCOW
+)
 OPENS = datetime(2016, 7, 31, 21, tzinfo=UTC)  # 2016-08-01T00:00+03:00
 CLOSES = datetime(2016, 8, 31, 21, tzinfo=UTC)  # 2016-09-01T00:00+03:00
 DAY = timedelta(days=1)
@@ -27,7 +29,12 @@ MOMENT = datetime(2016, 8, 1, 12, tzinfo=UTC)
 
 
 def pledge(window: Window | None = BY_AUGUST, **changes: object) -> Pledge:
-    return Pledge(id="syria-draft-constitution", title="Draft constitution for Syria", window=window, **changes)  # type: ignore[arg-type]
+    return Pledge(
+        id="syria-draft-constitution",
+        title="Draft constitution for Syria",
+        window=window,
+        **changes,
+    )  # type: ignore[arg-type]
 
 
 def instant(at: datetime) -> Window:
@@ -66,14 +73,20 @@ class TestTimeline:
     def test_it_gives_a_date_a_one_day_window_due_at_midnight_and_overdue_the_next(self) -> None:
         day = deadlines.read_deadline("2016-08-01", reference=MOMENT, tz=MOSCOW)
         notices = schedule.upcoming(pledge(day, reminders=()), POLICY, None, OPENS + DAY + WEEK)
-        assert notices == [Notice(NoticeType.DUE, OPENS), overdue(0, first=OPENS + DAY), overdue(1, first=OPENS + DAY)]
+        assert notices == [
+            Notice(NoticeType.DUE, OPENS),
+            overdue(0, first=OPENS + DAY),
+            overdue(1, first=OPENS + DAY),
+        ]
 
     def test_it_starts_from_the_first_reminder_when_nothing_was_sent(self) -> None:
         assert schedule.next_notice(pledge(), POLICY, None) == reminder(30 * DAY)
 
     def test_it_returns_the_notice_strictly_after_the_given_instant(self) -> None:
         assert schedule.next_notice(pledge(), POLICY, OPENS - 7 * DAY) == reminder(DAY)
-        assert schedule.next_notice(pledge(), POLICY, OPENS - 7 * DAY - timedelta(seconds=1)) == reminder(7 * DAY)
+        assert schedule.next_notice(
+            pledge(), POLICY, OPENS - 7 * DAY - timedelta(seconds=1)
+        ) == reminder(7 * DAY)
 
     def test_it_is_due_when_the_window_opens(self) -> None:
         assert schedule.next_notice(pledge(), POLICY, OPENS - DAY) == Notice(NoticeType.DUE, OPENS)
@@ -89,12 +102,17 @@ class TestTimeline:
         assert schedule.next_notice(pledge(), POLICY, CLOSES + 3650 * DAY) == overdue(522)
 
     def test_it_sends_one_overdue_notice_when_repeats_are_off(self) -> None:
-        assert schedule.next_notice(pledge(), NO_REPEATS, OPENS) == Notice(NoticeType.OVERDUE, CLOSES)
+        assert schedule.next_notice(pledge(), NO_REPEATS, OPENS) == Notice(
+            NoticeType.OVERDUE, CLOSES
+        )
         assert schedule.next_notice(pledge(), NO_REPEATS, CLOSES) is None
 
     def test_it_lists_at_most_the_limit(self) -> None:
         notices = schedule.upcoming(pledge(), POLICY, None, CLOSES + 520 * WEEK, limit=5)
-        assert [n.type for n in notices] == [NoticeType.REMINDER] * 3 + [NoticeType.DUE, NoticeType.OVERDUE]
+        assert [n.type for n in notices] == [NoticeType.REMINDER] * 3 + [
+            NoticeType.DUE,
+            NoticeType.OVERDUE,
+        ]
 
     def test_it_lists_nothing_past_the_until_instant(self) -> None:
         assert schedule.upcoming(pledge(), POLICY, OPENS, CLOSES - timedelta(seconds=1)) == []
@@ -102,15 +120,21 @@ class TestTimeline:
     def test_it_counts_reminders_in_exact_durations_even_across_dst(self) -> None:
         """A reminder is a duration before the opening, so across DST it leaves local midnight."""
         berlin = ZoneInfo("Europe/Berlin")
-        by_april = deadlines.read_deadline("by April", reference=datetime(2016, 3, 1, tzinfo=berlin), tz=berlin)
-        (week_before,) = schedule.upcoming(pledge(by_april, reminders=(WEEK,)), POLICY, None, by_april.earliest - DAY)
+        by_april = deadlines.read_deadline(
+            "by April", reference=datetime(2016, 3, 1, tzinfo=berlin), tz=berlin
+        )
+        (week_before,) = schedule.upcoming(
+            pledge(by_april, reminders=(WEEK,)), POLICY, None, by_april.earliest - DAY
+        )
         assert week_before.at == datetime(2016, 3, 24, 22, tzinfo=UTC)
         assert week_before.at.astimezone(berlin).isoformat() == "2016-03-24T23:00:00+01:00"
 
 
 class TestExactInstant:
     def test_it_is_due_at_the_instant_and_overdue_one_repeat_later(self) -> None:
-        notices = schedule.upcoming(pledge(instant(MOMENT), reminders=()), POLICY, None, MOMENT + 2 * WEEK)
+        notices = schedule.upcoming(
+            pledge(instant(MOMENT), reminders=()), POLICY, None, MOMENT + 2 * WEEK
+        )
         assert notices == [
             Notice(NoticeType.DUE, MOMENT),
             overdue(0, first=MOMENT + WEEK),
@@ -120,12 +144,16 @@ class TestExactInstant:
     def test_it_is_overdue_once_after_a_grace_when_repeats_are_off(self) -> None:
         exact = pledge(instant(MOMENT), reminders=())
         assert schedule.ONCE_OVERDUE_AFTER == DAY
-        assert schedule.next_notice(exact, NO_REPEATS, MOMENT) == Notice(NoticeType.OVERDUE, MOMENT + DAY)
+        assert schedule.next_notice(exact, NO_REPEATS, MOMENT) == Notice(
+            NoticeType.OVERDUE, MOMENT + DAY
+        )
         assert schedule.next_notice(exact, NO_REPEATS, MOMENT + DAY) is None
 
     def test_it_reminds_before_an_instant_too(self) -> None:
         exact = pledge(instant(MOMENT), reminders=(DAY,))
-        assert schedule.next_notice(exact, POLICY, None) == Notice(NoticeType.REMINDER, MOMENT - DAY, offset=DAY)
+        assert schedule.next_notice(exact, POLICY, None) == Notice(
+            NoticeType.REMINDER, MOMENT - DAY, offset=DAY
+        )
 
 
 class TestCollisions:
@@ -134,7 +162,9 @@ class TestCollisions:
         assert notices == [reminder(DAY), Notice(NoticeType.DUE, OPENS)]
 
     def test_two_spellings_of_one_offset_give_one_reminder(self) -> None:
-        notices = schedule.upcoming(pledge(reminders=(WEEK, timedelta(hours=168))), POLICY, None, OPENS)
+        notices = schedule.upcoming(
+            pledge(reminders=(WEEK, timedelta(hours=168))), POLICY, None, OPENS
+        )
         assert notices == [reminder(WEEK), Notice(NoticeType.DUE, OPENS)]
 
     def test_it_ignores_offsets_that_would_remind_after_the_opening(self) -> None:
@@ -166,7 +196,9 @@ class TestPerPledgeReminders:
         assert notices == [reminder(2 * DAY), Notice(NoticeType.DUE, OPENS)]
 
     def test_an_empty_list_of_offsets_means_no_reminders(self) -> None:
-        assert schedule.next_notice(pledge(reminders=()), POLICY, None) == Notice(NoticeType.DUE, OPENS)
+        assert schedule.next_notice(pledge(reminders=()), POLICY, None) == Notice(
+            NoticeType.DUE, OPENS
+        )
 
     def test_no_list_of_offsets_means_the_policys(self) -> None:
         policy = Policy(reminder_offsets=(3 * DAY,))
@@ -175,7 +207,9 @@ class TestPerPledgeReminders:
 
 class TestDueAt:
     def test_nothing_is_due_before_the_first_reminder(self) -> None:
-        assert schedule.due_at(pledge(), POLICY, None, OPENS - 30 * DAY - timedelta(seconds=1)) is None
+        assert (
+            schedule.due_at(pledge(), POLICY, None, OPENS - 30 * DAY - timedelta(seconds=1)) is None
+        )
 
     def test_a_notice_is_due_at_its_own_instant(self) -> None:
         due = schedule.due_at(pledge(), POLICY, OPENS - 30 * DAY, OPENS - 7 * DAY)
@@ -188,7 +222,9 @@ class TestDueAt:
         assert due.missed == 3
 
     def test_it_counts_only_what_fell_after_the_given_instant(self) -> None:
-        assert schedule.due_at(pledge(), POLICY, OPENS - 30 * DAY, OPENS) == Due(Notice(NoticeType.DUE, OPENS), 3)
+        assert schedule.due_at(pledge(), POLICY, OPENS - 30 * DAY, OPENS) == Due(
+            Notice(NoticeType.DUE, OPENS), 3
+        )
 
     def test_nothing_is_due_inside_the_window(self) -> None:
         assert schedule.due_at(pledge(), POLICY, OPENS, CLOSES - timedelta(seconds=1)) is None
@@ -197,7 +233,9 @@ class TestDueAt:
         assert schedule.due_at(pledge(), POLICY, CLOSES + WEEK, CLOSES + WEEK) is None
 
     def test_it_counts_repeats_between_two_repeats(self) -> None:
-        due = schedule.due_at(pledge(), POLICY, CLOSES + 3 * WEEK, CLOSES + 5 * WEEK + timedelta(seconds=1))
+        due = schedule.due_at(
+            pledge(), POLICY, CLOSES + 3 * WEEK, CLOSES + 5 * WEEK + timedelta(seconds=1)
+        )
         assert due == Due(overdue(5), 2)
 
     def test_it_counts_ten_years_of_weekly_overdue_notices(self) -> None:
@@ -220,20 +258,36 @@ class TestDueAt:
 
 
 # Hypothesis strategies: windows around 2000-2030, of zero length or up to 400 days.
-instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC))  # noqa: DTZ001 - bounds for an aware strategy
-lengths = st.one_of(st.just(timedelta(0)), st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=400)))
-offsets = st.lists(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=60)), max_size=4).map(tuple)
-repeats = st.one_of(st.just(timedelta(0)), st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=30)))
+instants = st.datetimes(
+    min_value=datetime(2000, 1, 1),  # noqa: DTZ001 - st.datetimes takes naive bounds
+    max_value=datetime(2030, 1, 1),  # noqa: DTZ001
+    timezones=st.just(UTC),
+)
+lengths = st.one_of(
+    st.just(timedelta(0)),
+    st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=400)),
+)
+offsets = st.lists(
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=60)), max_size=4
+).map(tuple)
+repeats = st.one_of(
+    st.just(timedelta(0)),
+    st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=30)),
+)
 
 
 @st.composite
-def cases(draw: st.DrawFn, repeat: st.SearchStrategy[timedelta] = repeats) -> tuple[Pledge, Policy, datetime | None]:
+def cases(
+    draw: st.DrawFn, repeat: st.SearchStrategy[timedelta] = repeats
+) -> tuple[Pledge, Policy, datetime | None]:
     earliest = draw(instants)
     window = Window("generated", earliest, earliest + draw(lengths), Precision.RANGE, "UTC")
     status = draw(st.sampled_from([Status.OPEN, Status.IN_PROGRESS, Status.STALLED]))
     subject = pledge(window, status=status, reminders=draw(st.none() | offsets))
     policy = Policy(reminder_offsets=draw(offsets), overdue_repeat=draw(repeat))
-    shift = draw(st.none() | st.timedeltas(min_value=timedelta(days=-90), max_value=timedelta(days=600)))
+    shift = draw(
+        st.none() | st.timedeltas(min_value=timedelta(days=-90), max_value=timedelta(days=600))
+    )
     return subject, policy, None if shift is None else earliest + shift
 
 
@@ -277,7 +331,10 @@ class TestProperties:
 
     @settings(max_examples=200)
     @given(
-        cases(repeat=st.just(timedelta(0)) | st.timedeltas(min_value=timedelta(hours=6), max_value=timedelta(days=30))),
+        cases(
+            repeat=st.just(timedelta(0))
+            | st.timedeltas(min_value=timedelta(hours=6), max_value=timedelta(days=30))
+        ),
         st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=40)),
     )
     def test_due_at_counts_the_notices_upcoming_lists_in_the_span(

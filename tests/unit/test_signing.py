@@ -32,7 +32,11 @@ def _receiver_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def headers(signature: str, timestamp: int = TIMESTAMP) -> dict[str, str]:
-    return {"webhook-id": MESSAGE_ID, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
+    return {
+        "webhook-id": MESSAGE_ID,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature,
+    }
 
 
 class TestSignature:
