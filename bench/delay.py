@@ -27,7 +27,9 @@ from tests.support.receiver import Receiver, serve
 RESULTS = Path(__file__).parent / "results"
 
 
-def measure(database_url: str, receiver: Receiver, count: int, folder: Path, label: str) -> dict[str, object]:
+def measure(
+    database_url: str, receiver: Receiver, count: int, folder: Path, label: str
+) -> dict[str, object]:
     path = f"/{label}"
     settings = {
         "PLEDGEWATCH_DATABASE_URL": database_url,
@@ -42,7 +44,11 @@ def measure(database_url: str, receiver: Receiver, count: int, folder: Path, lab
         seed = {
             "timezone": "UTC",
             "commitments": [
-                {"id": f"p{i}", "title": f"Pledge {i}", "deadline": (start + timedelta(milliseconds=397 * i)).isoformat()}
+                {
+                    "id": f"p{i}",
+                    "title": f"Pledge {i}",
+                    "deadline": (start + timedelta(milliseconds=397 * i)).isoformat(),
+                }
                 for i in range(count)
             ],
         }
@@ -55,7 +61,9 @@ def measure(database_url: str, receiver: Receiver, count: int, folder: Path, lab
     finally:
         daemon.stop()
     delays = sorted(
-        (r.received_at - datetime.fromisoformat(r.json()["data"]["scheduled_for"]).timestamp()) * 1000 for r in received
+        (r.received_at - datetime.fromisoformat(r.json()["data"]["scheduled_for"]).timestamp())
+        * 1000
+        for r in received
     )
     return {
         "engine": label,
@@ -76,11 +84,15 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rows.append(measure(f"sqlite:///{folder / 'bench.db'}", receiver, args.count, folder, "sqlite"))
+        rows.append(
+            measure(f"sqlite:///{folder / 'bench.db'}", receiver, args.count, folder, "sqlite")
+        )
         if databases.postgres_unavailable() is None:
             name = databases.create()
             try:
-                rows.append(measure(databases.url_for(name), receiver, args.count, folder, "postgresql"))
+                rows.append(
+                    measure(databases.url_for(name), receiver, args.count, folder, "postgresql")
+                )
             finally:
                 databases.drop(name)
     server.should_exit = True
@@ -88,10 +100,16 @@ def main() -> None:
     print("| engine | notices | median ms | p90 ms | max ms |")
     print("|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['engine']} | {row['notices']} | {row['median_ms']} | {row['p90_ms']} | {row['max_ms']} |")
+        print(
+            f"| {row['engine']} | {row['notices']} | {row['median_ms']} | {row['p90_ms']} | {row['max_ms']} |"
+        )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-delay.json"
-    machine = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
+    machine = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
     out.write_text(json.dumps({"machine": machine, "results": rows}, indent=2) + "\n")
     print(f"written to {out}")
 

@@ -59,7 +59,9 @@ def _engine(settings: Settings, *, migrate: bool = True) -> Engine:
         if migrate:
             connector.migrate(engine)
     except SQLAlchemyError as exc:
-        _fail(f"cannot use the database {mask_database_url(url)} ({type(exc).__name__})", EXIT_RUNTIME)
+        _fail(
+            f"cannot use the database {mask_database_url(url)} ({type(exc).__name__})", EXIT_RUNTIME
+        )
     return engine
 
 
@@ -72,7 +74,9 @@ def _global(
     ctx: typer.Context,
     env_file: Annotated[
         list[Path] | None,
-        typer.Option("--env-file", help="Read settings from this file (repeatable; later files win)."),
+        typer.Option(
+            "--env-file", help="Read settings from this file (repeatable; later files win)."
+        ),
     ] = None,
 ) -> None:
     ctx.obj = tuple(env_file or ())
@@ -103,7 +107,9 @@ def migrate(ctx: typer.Context) -> None:
 def import_(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="YAML or JSON files, or folders of them.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and count, write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and count, write nothing.")
+    ] = False,
 ) -> None:
     """Import commitments: one transaction, upsert by id."""
     settings = _settings(ctx)
@@ -136,7 +142,9 @@ def import_(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option("--status", help="Only commitments with this status.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only commitments with this status.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List commitments with their next notice and deadline window."""
@@ -179,11 +187,19 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         return
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        typer.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        typer.echo(
+            "  ".join(
+                str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)
+            ).rstrip()
+        )
 
 
 @app.command()
-def show(ctx: typer.Context, commitment_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+def show(
+    ctx: typer.Context,
+    commitment_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: JsonFlag = False,
+) -> None:
     """Show one commitment with its history, conditions and next notices."""
     settings = _settings(ctx)
     engine = _engine(settings)
@@ -212,11 +228,16 @@ def show(ctx: typer.Context, commitment_id: Annotated[str, typer.Argument(metava
     if detail["plan_error"]:
         lines.append(f"  error      {detail['plan_error']}")
     lines.append("  next notices:" if detail["next_notices"] else "  next notices: none")
-    lines += [f"    {n['at']}  {n['type']}" + (f" ({n['offset']} before)" if "offset" in n else "") for n in detail["next_notices"]]
+    lines += [
+        f"    {n['at']}  {n['type']}" + (f" ({n['offset']} before)" if "offset" in n else "")
+        for n in detail["next_notices"]
+    ]
     lines.append("  history:")
     for h in detail["history"]:
         extra = "".join(f"  {k}: {h[k]}" for k in ("note", "evidence") if h[k])
-        lines.append(f"    {h['at']}  {h['old_status'] or '-'} -> {h['new_status']}  by {h['actor'] or '-'}{extra}")
+        lines.append(
+            f"    {h['at']}  {h['old_status'] or '-'} -> {h['new_status']}  by {h['actor'] or '-'}{extra}"
+        )
     typer.echo("\n".join(lines))
 
 
@@ -226,7 +247,9 @@ def set_status(
     commitment_id: Annotated[str, typer.Argument(metavar="ID")],
     status: Annotated[str, typer.Argument(metavar="STATUS")],
     note: Annotated[str | None, typer.Option("--note", help="Why the status changed.")] = None,
-    evidence: Annotated[str | None, typer.Option("--evidence", help="A URL backing the change.")] = None,
+    evidence: Annotated[
+        str | None, typer.Option("--evidence", help="A URL backing the change.")
+    ] = None,
 ) -> None:
     """Record a status change; it is notified like any other event."""
     try:
@@ -282,14 +305,21 @@ def upcoming(
     if as_json:
         _print_json(found)
         return
-    _table(("WHEN", "TYPE", "ID", "TITLE"), [(n["at"], n["type"], n["commitment_id"], n["title"]) for n in found])
+    _table(
+        ("WHEN", "TYPE", "ID", "TITLE"),
+        [(n["at"], n["type"], n["commitment_id"], n["title"]) for n in found],
+    )
 
 
 @app.command()
 def deliveries(
     ctx: typer.Context,
-    state: Annotated[str | None, typer.Option("--state", help="pending, delivered or dead.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 100,
+    state: Annotated[
+        str | None, typer.Option("--state", help="pending, delivered or dead.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="At most this many, newest first.")
+    ] = 100,
     as_json: JsonFlag = False,
 ) -> None:
     """List the outbox: one row per notice and webhook."""
@@ -304,8 +334,15 @@ def deliveries(
     _table(
         ("ID", "STATE", "TRIES", "WEBHOOK", "TYPE", "COMMITMENT", "LAST"),
         [
-            (d["id"], d["state"], str(d["attempts"]), d["webhook"], d["type"], d["commitment_id"],
-             d["last_error"] or (str(d["last_status"]) if d["last_status"] else "-"))
+            (
+                d["id"],
+                d["state"],
+                str(d["attempts"]),
+                d["webhook"],
+                d["type"],
+                d["commitment_id"],
+                d["last_error"] or (str(d["last_status"]) if d["last_status"] else "-"),
+            )
             for d in found
         ],
     )
@@ -325,7 +362,9 @@ def check_config(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     else:
         typer.echo(json.dumps(report["settings"], indent=2))
         for check in found:
-            typer.echo(f"{check.name}: {check.status}" + (f" ({check.output})" if check.output else ""))
+            typer.echo(
+                f"{check.name}: {check.status}" + (f" ({check.output})" if check.output else "")
+            )
     if found[0].status == "fail":
         raise typer.Exit(EXIT_RUNTIME)
 
@@ -342,5 +381,3 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
-
-

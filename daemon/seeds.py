@@ -34,7 +34,9 @@ SUFFIXES = (".yaml", ".yml", ".json")
 class SeedError(Exception):
     """A seed file that cannot be imported; says where and why."""
 
-    def __init__(self, file: str, message: str, *, commitment: str | None = None, field: str | None = None) -> None:
+    def __init__(
+        self, file: str, message: str, *, commitment: str | None = None, field: str | None = None
+    ) -> None:
         self.file, self.commitment, self.field = file, commitment, field
         where = file
         if commitment:
@@ -117,7 +119,10 @@ def load(paths: Iterable[str | Path], *, default_zone: ZoneInfo, now: datetime) 
         for seed in _load_file(path, default_zone=default_zone, now=now):
             if seed.pledge.id in seen:
                 raise SeedError(
-                    str(path), f"duplicate id, also in {seen[seed.pledge.id]}", commitment=seed.pledge.id, field="id"
+                    str(path),
+                    f"duplicate id, also in {seen[seed.pledge.id]}",
+                    commitment=seed.pledge.id,
+                    field="id",
                 )
             seen[seed.pledge.id] = str(path)
             seeds.append(seed)
@@ -132,7 +137,9 @@ def _load_file(path: Path, *, default_zone: ZoneInfo, now: datetime) -> list[See
     except (OSError, UnicodeDecodeError) as exc:
         raise SeedError(name, f"cannot read: {exc}") from None
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise SeedError(name, f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+        raise SeedError(
+            name, f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
+        ) from None
     if not isinstance(raw, dict):
         raise SeedError(name, "expected a mapping with a `commitments` list")
     try:
@@ -144,14 +151,20 @@ def _load_file(path: Path, *, default_zone: ZoneInfo, now: datetime) -> list[See
         try:
             zone = ZoneInfo(document.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise SeedError(name, f"unknown time zone {document.timezone!r}", field="timezone") from None
+            raise SeedError(
+                name, f"unknown time zone {document.timezone!r}", field="timezone"
+            ) from None
     published = document.source.published
-    reference = datetime.combine(published, time(0), tzinfo=zone) if published else now.astimezone(zone)
+    reference = (
+        datetime.combine(published, time(0), tzinfo=zone) if published else now.astimezone(zone)
+    )
     source = Source(**document.source.model_dump())
     return [_to_seed(name, c, source, zone, reference) for c in document.commitments]
 
 
-def _to_seed(name: str, item: _Commitment, source: Source, zone: ZoneInfo, reference: datetime) -> Seed:
+def _to_seed(
+    name: str, item: _Commitment, source: Source, zone: ZoneInfo, reference: datetime
+) -> Seed:
     window = None
     if item.deadline is not None:
         try:
@@ -165,9 +178,16 @@ def _to_seed(name: str, item: _Commitment, source: Source, zone: ZoneInfo, refer
         except DurationError as exc:
             raise SeedError(name, str(exc), commitment=item.id, field="reminders") from None
     if item.kind is Kind.CONDITIONAL and not item.conditions:
-        raise SeedError(name, "a conditional commitment needs at least one condition", commitment=item.id, field="conditions")
+        raise SeedError(
+            name,
+            "a conditional commitment needs at least one condition",
+            commitment=item.id,
+            field="conditions",
+        )
     if any(c.requires == item.id for c in item.conditions):
-        raise SeedError(name, "a commitment cannot depend on itself", commitment=item.id, field="conditions")
+        raise SeedError(
+            name, "a commitment cannot depend on itself", commitment=item.id, field="conditions"
+        )
     pledge = Pledge(
         id=item.id,
         title=item.title,
@@ -192,13 +212,17 @@ def _explain(name: str, raw: dict[str, Any], exc: ValidationError) -> SeedError:
     if len(loc) >= 2 and loc[0] == "commitments" and isinstance(loc[1], int):
         items = raw.get("commitments") or []
         item = items[loc[1]] if loc[1] < len(items) else None
-        commitment = str(item.get("id")) if isinstance(item, dict) and item.get("id") else f"#{loc[1] + 1}"
+        commitment = (
+            str(item.get("id")) if isinstance(item, dict) and item.get("id") else f"#{loc[1] + 1}"
+        )
         loc = loc[2:]
     field = ".".join(str(part) for part in loc) or None
     return SeedError(name, str(error["msg"]), commitment=commitment, field=field)
 
 
-def apply(conn: Connection, seeds: Sequence[Seed], *, now: datetime, policy: Policy, actor: str = "import") -> dict[str, int]:
+def apply(
+    conn: Connection, seeds: Sequence[Seed], *, now: datetime, policy: Policy, actor: str = "import"
+) -> dict[str, int]:
     """Upsert every seed in the caller's transaction; return counts by outcome.
 
     Raises SeedError when a condition names a commitment that is neither in
@@ -217,7 +241,9 @@ def apply(conn: Connection, seeds: Sequence[Seed], *, now: datetime, policy: Pol
                     field="conditions",
                 )
     by_id = {s.pledge.id: s for s in seeds}
-    graph = {s.pledge.id: {c.requires for c in s.pledge.conditions if c.requires in ids} for s in seeds}
+    graph = {
+        s.pledge.id: {c.requires for c in s.pledge.conditions if c.requires in ids} for s in seeds
+    }
     try:
         # Required commitments first, so every condition points at a row already written.
         order = list(graphlib.TopologicalSorter(graph).static_order())
@@ -231,7 +257,8 @@ def apply(conn: Connection, seeds: Sequence[Seed], *, now: datetime, policy: Pol
         ) from None
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for seed in (by_id[i] for i in order):
-        outcome = pledges.upsert(conn, seed.pledge, status_given=seed.status_given, now=now, policy=policy, actor=actor)
+        outcome = pledges.upsert(
+            conn, seed.pledge, status_given=seed.status_given, now=now, policy=policy, actor=actor
+        )
         counts[outcome] += 1
     return counts
-

@@ -97,7 +97,9 @@ class WebhookSettings(BaseModel):
             try:
                 base64.b64decode(value.get_secret_value()[len("whsec_") :], validate=True)
             except binascii.Error:
-                raise ValueError("the part after whsec_ is not base64 (the value is not shown)") from None
+                raise ValueError(
+                    "the part after whsec_ is not base64 (the value is not shown)"
+                ) from None
         return value
 
     @field_validator("events")
@@ -106,7 +108,9 @@ class WebhookSettings(BaseModel):
         known = {t.value for t in NoticeType}
         unknown = [v for v in value if v not in known]
         if unknown:
-            raise ValueError(f"unknown event type {unknown[0]!r} (one of: {', '.join(sorted(known))})")
+            raise ValueError(
+                f"unknown event type {unknown[0]!r} (one of: {', '.join(sorted(known))})"
+            )
         return value
 
     @field_validator("headers", mode="before")
@@ -157,7 +161,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)"
+            ) from None
         return value
 
     @field_validator("log_level", mode="before")
@@ -245,7 +251,8 @@ def mask_url(url: str) -> str:
         host = f"***@{host}"
     # Chat webhooks carry their token in the path: mask long or digit-heavy segments.
     path = "/".join(
-        "***" if len(seg) >= 16 or sum(c.isdigit() for c in seg) >= 6 else seg for seg in parts.path.split("/")
+        "***" if len(seg) >= 16 or sum(c.isdigit() for c in seg) >= 6 else seg
+        for seg in parts.path.split("/")
     )
     query = "&".join(f"{pair.split('=')[0]}=***" for pair in parts.query.split("&") if pair)
     return f"{parts.scheme}://{host}{path}" + (f"?{query}" if query else "")
@@ -279,7 +286,9 @@ def load_settings(env_files: Sequence[str | Path] = ()) -> Settings:
         # Raised when a whole nested variable (PLEDGEWATCH_WEBHOOKS=...) is not JSON.
         match = re.search(r'field "(\w+)"', str(exc))
         variable = PREFIX + (match[1].upper() if match else "?")
-        raise ConfigError(f"{variable}: cannot be parsed (expected JSON); set its parts as {variable}__<NAME>__...") from None
+        raise ConfigError(
+            f"{variable}: cannot be parsed (expected JSON); set its parts as {variable}__<NAME>__..."
+        ) from None
 
 
 def _describe(exc: ValidationError) -> str:

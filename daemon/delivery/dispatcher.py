@@ -37,7 +37,9 @@ from daemon.store import claims, connector, outbox
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"pledgewatch/{__version__}"
-LEASE_MARGIN = timedelta(seconds=30)  # beyond the longest timeout, before another worker may take over
+LEASE_MARGIN = timedelta(
+    seconds=30
+)  # beyond the longest timeout, before another worker may take over
 
 
 @dataclass
@@ -97,20 +99,29 @@ class Dispatcher:
         while True:
             with self._lock:
                 room = self._workers - self._inflight.total
-                busy = [name for name, n in self._inflight.by_webhook.items() if n >= self._per_webhook]
+                busy = [
+                    name for name, n in self._inflight.by_webhook.items() if n >= self._per_webhook
+                ]
             if room <= 0:
                 return None  # a finishing send wakes us
             now = self._clock()
             with connector.write(self._engine) as conn:
                 rows = claims.claim_deliveries(
-                    conn, now, worker=self._worker, lease_until=now + self._lease(), limit=room, skip_webhooks=busy
+                    conn,
+                    now,
+                    worker=self._worker,
+                    lease_until=now + self._lease(),
+                    limit=room,
+                    skip_webhooks=busy,
                 )
                 if not rows:
                     return outbox.next_attempt_at(conn)
             for row in rows:
                 with self._lock:
                     self._inflight.total += 1
-                    self._inflight.by_webhook[row.webhook] = self._inflight.by_webhook.get(row.webhook, 0) + 1
+                    self._inflight.by_webhook[row.webhook] = (
+                        self._inflight.by_webhook.get(row.webhook, 0) + 1
+                    )
                 self._pool.submit(self._deliver, row)
 
     def _lease(self) -> timedelta:
@@ -121,9 +132,15 @@ class Dispatcher:
         try:
             outcome, permanent = self._send(row)
             now = self._clock()
-            decision = retry.decide(row.attempts + 1, outcome, now, self.settings.retry_schedule, permanent=permanent)
+            decision = retry.decide(
+                row.attempts + 1, outcome, now, self.settings.retry_schedule, permanent=permanent
+            )
             result = outbox.Result(
-                decision.state, decision.retry_at, outcome.status_code, outcome.error, outcome.duration_ms
+                decision.state,
+                decision.retry_at,
+                outcome.status_code,
+                outcome.error,
+                outcome.duration_ms,
             )
             with connector.write(self._engine) as conn:
                 recorded = outbox.record(conn, row.id, worker=self._worker, now=now, result=result)
@@ -131,7 +148,8 @@ class Dispatcher:
         except Exception:
             # The lease runs out and the delivery is tried again; the daemon goes on.
             logger.exception(
-                "delivery failed unexpectedly", extra={"action": "delivery_crashed", "delivery": row.id}
+                "delivery failed unexpectedly",
+                extra={"action": "delivery_crashed", "delivery": row.id},
             )
         finally:
             with self._lock:
@@ -147,7 +165,9 @@ class Dispatcher:
             return retry.Outcome(None, None, _ms(started)), False
         hook = self.settings.webhooks.get(row.webhook)
         if hook is None:
-            return retry.Outcome(None, f"webhook {row.webhook!r} is no longer configured", 0.0), True
+            return retry.Outcome(
+                None, f"webhook {row.webhook!r} is no longer configured", 0.0
+            ), True
         try:
             guard.check(hook.url, allow_private=self.settings.allow_private_targets)
         except guard.TargetRefused as exc:
@@ -158,7 +178,9 @@ class Dispatcher:
                 hook.url, content=content, headers=headers, timeout=hook.timeout.total_seconds()
             )
         except httpx.TimeoutException:
-            return retry.Outcome(None, f"timed out after {hook.timeout.total_seconds():g}s", _ms(started)), False
+            return retry.Outcome(
+                None, f"timed out after {hook.timeout.total_seconds():g}s", _ms(started)
+            ), False
         except httpx.TransportError as exc:
             message = str(exc).replace(hook.url, mask_url(hook.url)) or type(exc).__name__
             return retry.Outcome(None, f"{type(exc).__name__}: {message}", _ms(started)), False
@@ -181,7 +203,9 @@ class Dispatcher:
             )
         return content, headers
 
-    def _note(self, row: Row, outcome: retry.Outcome, decision: retry.Decision, recorded: bool) -> None:
+    def _note(
+        self, row: Row, outcome: retry.Outcome, decision: retry.Decision, recorded: bool
+    ) -> None:
         health = self.health.setdefault(row.webhook, WebhookHealth())
         if outcome.ok:
             health.consecutive_failures = 0
@@ -200,7 +224,9 @@ class Dispatcher:
             "duration_ms": round(outcome.duration_ms, 1),
         }
         if not recorded:
-            logger.debug("lease lost before recording", extra={"action": "delivery_lease_lost", **fields})
+            logger.debug(
+                "lease lost before recording", extra={"action": "delivery_lease_lost", **fields}
+            )
         elif decision.state == "delivered":
             logger.info("notice delivered", extra={"action": "notice_delivered", **fields})
         elif decision.state == "dead":
@@ -210,7 +236,12 @@ class Dispatcher:
         else:
             logger.warning(
                 "delivery failed, will retry",
-                extra={"action": "delivery_retry", "error": outcome.error, "retry_at": decision.retry_at, **fields},
+                extra={
+                    "action": "delivery_retry",
+                    "error": outcome.error,
+                    "retry_at": decision.retry_at,
+                    **fields,
+                },
             )
 
     def close(self, grace: float = 10.0) -> None:

@@ -111,7 +111,9 @@ def read_deadline(value: Any, *, reference: datetime, tz: ZoneInfo) -> Window:
         if isinstance(value, date):
             return _calendar(value.isoformat(), value, relativedelta(days=1), Precision.DAY, tz)
         if not isinstance(value, str) or not value.strip():
-            raise DeadlineError(f"deadline {value!r} is not a date, a phrase or {{earliest, latest}}")
+            raise DeadlineError(
+                f"deadline {value!r} is not a date, a phrase or {{earliest, latest}}"
+            )
         return _read_text(value.strip(), reference=reference, tz=tz)
     except DeadlineError:
         raise
@@ -174,12 +176,16 @@ def _read_range(value: dict[str, Any], *, reference: datetime, tz: ZoneInfo) -> 
     earliest = read_deadline(value["earliest"], reference=reference, tz=tz).earliest
     latest = read_deadline(value["latest"], reference=reference, tz=tz).earliest
     if latest < earliest:
-        raise DeadlineError(f"deadline range: latest {value['latest']} is before earliest {value['earliest']}")
+        raise DeadlineError(
+            f"deadline range: latest {value['latest']} is before earliest {value['earliest']}"
+        )
     phrase = str(value.get("phrase") or f"{value['earliest']} to {value['latest']}")
     return Window(phrase, earliest, latest, Precision.RANGE, tz.key)
 
 
-def _calendar(phrase: str, start: date, length: relativedelta, precision: Precision, tz: ZoneInfo) -> Window:
+def _calendar(
+    phrase: str, start: date, length: relativedelta, precision: Precision, tz: ZoneInfo
+) -> Window:
     # Both bounds are local midnights, converted to UTC only at the end (DST-safe).
     earliest = datetime.combine(start, time(0), tzinfo=tz)
     latest = datetime.combine(start + length, time(0), tzinfo=tz)

@@ -61,7 +61,9 @@ def commitment_document(pledge: Pledge) -> dict[str, Any]:
         "reminders": None
         if pledge.reminders is None
         else [format_duration(offset) for offset in pledge.reminders],
-        "conditions": [{"requires": c.requires, "status": c.status.value} for c in pledge.conditions],
+        "conditions": [
+            {"requires": c.requires, "status": c.status.value} for c in pledge.conditions
+        ],
     }
 
 
@@ -81,7 +83,13 @@ def notice_body(pledge: Pledge, notice: Notice, *, missed: int = 0) -> dict[str,
 
 
 def status_body(
-    pledge: Pledge, at: datetime, *, old_status: str | None, note: str | None, evidence: str | None, actor: str | None
+    pledge: Pledge,
+    at: datetime,
+    *,
+    old_status: str | None,
+    note: str | None,
+    evidence: str | None,
+    actor: str | None,
 ) -> dict[str, Any]:
     """Return the `json`-format body of a `commitment.status_changed` notice."""
     fields = {
@@ -94,12 +102,18 @@ def status_body(
     return event_body(pledge, NoticeType.STATUS_CHANGED, at, fields)
 
 
-def event_body(pledge: Pledge, type_: NoticeType, at: datetime, fields: dict[str, Any]) -> dict[str, Any]:
+def event_body(
+    pledge: Pledge, type_: NoticeType, at: datetime, fields: dict[str, Any]
+) -> dict[str, Any]:
     """Return the envelope every event shares: type, timestamp, data.commitment."""
     zone = zone_of(pledge)
     return {
         "type": type_.value,
         "timestamp": isoformat(at, zone),
         "version": PAYLOAD_VERSION,
-        "data": {"commitment": commitment_document(pledge), "scheduled_for": isoformat(at, zone), **fields},
+        "data": {
+            "commitment": commitment_document(pledge),
+            "scheduled_for": isoformat(at, zone),
+            **fields,
+        },
     }

@@ -29,7 +29,9 @@ def parse_duration(text: str) -> timedelta:
     if cleaned == "0":
         return timedelta(0)
     if not _WHOLE.match(cleaned):
-        raise DurationError(f"{text!r} is not a duration (use units s, m, h, d, w, e.g. 30d or 1h30m)")
+        raise DurationError(
+            f"{text!r} is not a duration (use units s, m, h, d, w, e.g. 30d or 1h30m)"
+        )
     try:
         return sum((int(n) * _UNITS[unit] for n, unit in _PART.findall(cleaned)), timedelta(0))
     except OverflowError:

@@ -44,7 +44,11 @@ ONCE_OVERDUE_AFTER = timedelta(days=1)
 class Policy:
     """The operator's timing settings, as the model needs them."""
 
-    reminder_offsets: tuple[timedelta, ...] = (timedelta(days=30), timedelta(days=7), timedelta(days=1))
+    reminder_offsets: tuple[timedelta, ...] = (
+        timedelta(days=30),
+        timedelta(days=7),
+        timedelta(days=1),
+    )
     overdue_repeat: timedelta = timedelta(days=7)
 
 
@@ -142,7 +146,9 @@ def due_at(pledge: Pledge, policy: Policy, after: datetime | None, now: datetime
     return Due(latest, count) if latest is not None else None
 
 
-def upcoming(pledge: Pledge, policy: Policy, after: datetime | None, until: datetime, limit: int = 50) -> list[Notice]:
+def upcoming(
+    pledge: Pledge, policy: Policy, after: datetime | None, until: datetime, limit: int = 50
+) -> list[Notice]:
     """Return the notices in (after, until], in time order, at most `limit`."""
     notices: list[Notice] = []
     cursor = after

@@ -66,15 +66,24 @@ def migrations(engine: Engine) -> Check:
     try:
         current, head = connector.current_revision(engine), connector.head_revision(engine)
     except Exception as exc:
-        return Check("database:migrations", "fail", output=f"cannot read the schema version ({type(exc).__name__})")
+        return Check(
+            "database:migrations",
+            "fail",
+            output=f"cannot read the schema version ({type(exc).__name__})",
+        )
     if current != head:
         return Check(
-            "database:migrations", "fail", current, output=f"schema at {current}, code expects {head}: run `pledgewatch migrate`"
+            "database:migrations",
+            "fail",
+            current,
+            output=f"schema at {current}, code expects {head}: run `pledgewatch migrate`",
         )
     return Check("database:migrations", "pass", current)
 
 
-def scheduler(last_run: datetime | None, now: datetime, max_sleep_seconds: float, error: str | None) -> Check:
+def scheduler(
+    last_run: datetime | None, now: datetime, max_sleep_seconds: float, error: str | None
+) -> Check:
     """Fail when the planner has not run for several of its longest sleeps."""
     if last_run is None:
         return Check("scheduler:lastTick", "warn", output="the planner has not run yet")
@@ -89,10 +98,18 @@ def outbox_backlog(engine: Engine, now: datetime) -> list[Check]:
         with connector.read(engine) as conn:
             backlog = outbox.backlog(conn, now)
     except Exception as exc:
-        return [Check("outbox:backlog", "fail", output=f"cannot read the outbox ({type(exc).__name__})")]
+        return [
+            Check("outbox:backlog", "fail", output=f"cannot read the outbox ({type(exc).__name__})")
+        ]
     age = backlog["oldest_pending_seconds"]
-    status = "fail" if age > BACKLOG_FAIL_SECONDS else "warn" if age > BACKLOG_WARN_SECONDS else "pass"
-    hint = "deliveries are waiting: see `pledgewatch deliveries --state pending`" if status != "pass" else None
+    status = (
+        "fail" if age > BACKLOG_FAIL_SECONDS else "warn" if age > BACKLOG_WARN_SECONDS else "pass"
+    )
+    hint = (
+        "deliveries are waiting: see `pledgewatch deliveries --state pending`"
+        if status != "pass"
+        else None
+    )
     return [
         Check("outbox:backlog", "pass", backlog["pending"], "deliveries"),
         Check("outbox:oldestPending", status, round(age, 3), "s", output=hint),
@@ -102,7 +119,9 @@ def outbox_backlog(engine: Engine, now: datetime) -> list[Check]:
 def webhook(name: str, consecutive_failures: int, last_error: str | None) -> Check:
     """Warn when a webhook keeps failing; its last error is shown (secrets are never in it)."""
     status = "warn" if consecutive_failures >= WEBHOOK_WARN_FAILURES else "pass"
-    return Check(f"webhook:{name}", status, consecutive_failures, "consecutive failures", last_error)
+    return Check(
+        f"webhook:{name}", status, consecutive_failures, "consecutive failures", last_error
+    )
 
 
 def overall(checks: list[Check]) -> str:

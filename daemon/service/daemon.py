@@ -34,7 +34,9 @@ from daemon.store import connector
 logger = logging.getLogger(__name__)
 
 MAX_SLEEP = timedelta(seconds=60)  # the longest the planner sleeps without looking
-WATCH_INTERVAL_SECONDS = 0.25  # how often the change signal is read; a change is planned within a second
+WATCH_INTERVAL_SECONDS = (
+    0.25  # how often the change signal is read; a change is planned within a second
+)
 STOP_GRACE_SECONDS = 10.0  # how long sends in flight may take to finish on stop
 
 
@@ -54,11 +56,20 @@ class Daemon:
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stop_requested = threading.Event()
         self.scheduler = BackgroundScheduler(
-            timezone="UTC", executors={"default": ThreadPoolExecutor(4)}, job_defaults={"misfire_grace_time": None}
+            timezone="UTC",
+            executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={"misfire_grace_time": None},
         )
-        self.client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=16))
+        self.client = httpx.Client(
+            follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=16)
+        )
         self.dispatcher = Dispatcher(
-            self.engine, self.settings, self.client, self.clock, worker=self.worker, on_done=self._wake_send
+            self.engine,
+            self.settings,
+            self.client,
+            self.clock,
+            worker=self.worker,
+            on_done=self._wake_send,
         )
         self.planner = Planner(self.engine, self.settings, self.clock, on_enqueued=self._wake_send)
         self.watcher = connector.ChangeWatcher(self.engine)
@@ -75,10 +86,19 @@ class Daemon:
 
     def start(self) -> None:
         """Start the scheduler with its three in-memory jobs."""
-        self.plan_job = Drain(self.scheduler, "plan", self.planner.drain, clock=self.clock, max_sleep=MAX_SLEEP)
-        self.send_job = Drain(self.scheduler, "send", self.dispatcher.send_due, clock=self.clock, max_sleep=MAX_SLEEP)
+        self.plan_job = Drain(
+            self.scheduler, "plan", self.planner.drain, clock=self.clock, max_sleep=MAX_SLEEP
+        )
+        self.send_job = Drain(
+            self.scheduler, "send", self.dispatcher.send_due, clock=self.clock, max_sleep=MAX_SLEEP
+        )
         self.scheduler.add_job(
-            self._watch, "interval", seconds=WATCH_INTERVAL_SECONDS, id="watch", max_instances=1, coalesce=True
+            self._watch,
+            "interval",
+            seconds=WATCH_INTERVAL_SECONDS,
+            id="watch",
+            max_instances=1,
+            coalesce=True,
         )
         self.scheduler.start()
 
@@ -91,7 +111,9 @@ class Daemon:
         now = self.clock()
         assert self.plan_job is not None
         found = [
-            checks.scheduler(self.plan_job.last_run, now, MAX_SLEEP.total_seconds(), self.plan_job.last_error),
+            checks.scheduler(
+                self.plan_job.last_run, now, MAX_SLEEP.total_seconds(), self.plan_job.last_error
+            ),
             checks.database(self.engine),
             *checks.outbox_backlog(self.engine, now),
         ]
@@ -113,7 +135,9 @@ class Daemon:
         self.scheduler.shutdown(wait=False)
         for drain in drains:
             if not drain.wait_idle(STOP_GRACE_SECONDS):
-                logger.warning("%s still running at exit", drain.name, extra={"action": "stop_timeout"})
+                logger.warning(
+                    "%s still running at exit", drain.name, extra={"action": "stop_timeout"}
+                )
         self.dispatcher.close(STOP_GRACE_SECONDS)
         self.client.close()
         self.watcher.close()
@@ -154,14 +178,21 @@ def run(settings: Settings, clock: Clock = system_clock) -> int:
     daemon = Daemon(engine, settings, clock)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("stop requested", extra={"action": "stop_requested", "signal": signal.Signals(signum).name})
+        logger.info(
+            "stop requested",
+            extra={"action": "stop_requested", "signal": signal.Signals(signum).name},
+        )
         daemon.stop_requested.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
     app = http.create_app(
-        engine, clock=clock, policy=lambda: settings.policy, alive=daemon.alive, health=daemon.health
+        engine,
+        clock=clock,
+        policy=lambda: settings.policy,
+        alive=daemon.alive,
+        health=daemon.health,
     )
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)

@@ -56,7 +56,9 @@ def create_app(
             "serviceId": "pledgewatch",
             "checks": {c.name: [c.document()] for c in found},
         }
-        return JSONResponse(body, status_code=503 if status == "fail" else 200, media_type=HEALTH_TYPE)
+        return JSONResponse(
+            body, status_code=503 if status == "fail" else 200, media_type=HEALTH_TYPE
+        )
 
     @app.get("/api/commitments", summary="Every commitment, as webhooks carry it")
     def list_commitments(status: Status | None = None) -> list[dict[str, Any]]:
@@ -81,4 +83,3 @@ def create_app(
             return outbox.listing(conn, state, limit)
 
     return app
-

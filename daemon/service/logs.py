@@ -13,7 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 # The attributes every LogRecord has; anything else was passed in `extra`.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -49,7 +53,10 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "message": record.getMessage(),
             "logger": record.name,
-            **{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in _fields(record).items()},
+            **{
+                k: (v.isoformat() if isinstance(v, datetime) else v)
+                for k, v in _fields(record).items()
+            },
         }
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)

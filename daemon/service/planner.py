@@ -29,7 +29,12 @@ class Planner:
     """Turns due pledges into events and deliveries."""
 
     def __init__(
-        self, engine: Engine, settings: Settings, clock: Clock, *, on_enqueued: Callable[[], None] = lambda: None
+        self,
+        engine: Engine,
+        settings: Settings,
+        clock: Clock,
+        *,
+        on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self.settings = settings
@@ -82,7 +87,10 @@ class Planner:
                     through = due.notice.at
                 following = schedule.next_notice(pledge, policy, through)
                 pledges.advance(
-                    conn, pledge.id, planned_through=through, next_notice_at=following.at if following else None
+                    conn,
+                    pledge.id,
+                    planned_through=through,
+                    next_notice_at=following.at if following else None,
                 )
         except SQLAlchemyError:
             raise  # the database, not the pledge: the drain retries shortly
@@ -113,7 +121,9 @@ class Planner:
             row = claims.claim_unfanned_event(conn)
             if row is None:
                 return False
-            outbox.fan_out(conn, row.id, row.type, row.tags, now=now, webhooks=self.settings.webhooks)
+            outbox.fan_out(
+                conn, row.id, row.type, row.tags, now=now, webhooks=self.settings.webhooks
+            )
         self._on_enqueued()
         return True
 

@@ -67,7 +67,9 @@ def claim_deliveries(
     if not ids:
         return []
     conn.execute(
-        update(Delivery).where(Delivery.id.in_(ids)).values(claimed_by=worker, next_attempt_at=lease_until)
+        update(Delivery)
+        .where(Delivery.id.in_(ids))
+        .values(claimed_by=worker, next_attempt_at=lease_until)
     )
     stmt = (
         select(

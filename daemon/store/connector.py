@@ -59,7 +59,12 @@ def make_engine(url: str) -> Engine:
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's own is unreliable).
     dbapi_connection.isolation_level = None
-    for pragma in ("journal_mode=WAL", f"busy_timeout={BUSY_TIMEOUT_MS}", "foreign_keys=ON", "synchronous=NORMAL"):
+    for pragma in (
+        "journal_mode=WAL",
+        f"busy_timeout={BUSY_TIMEOUT_MS}",
+        "foreign_keys=ON",
+        "synchronous=NORMAL",
+    ):
         dbapi_connection.execute(f"PRAGMA {pragma}")
 
 
@@ -151,7 +156,9 @@ class ChangeWatcher:
         try:
             if self._pg is None:
                 url = self._engine.url.set(drivername="postgresql")
-                self._pg = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+                self._pg = psycopg.connect(
+                    url.render_as_string(hide_password=False), autocommit=True
+                )
                 self._pg.execute(f"LISTEN {CHANNEL}")
                 return True  # we may have missed notices while not listening
             return any(True for _ in self._pg.notifies(timeout=0, stop_after=None))

@@ -76,7 +76,11 @@ def fan_out(
 
     With no webhook configured at all, the console sink takes every event.
     """
-    names = [name for name, hook in webhooks.items() if hook.wants(type_, tags)] if webhooks else [CONSOLE]
+    names = (
+        [name for name, hook in webhooks.items() if hook.wants(type_, tags)]
+        if webhooks
+        else [CONSOLE]
+    )
     if names:
         conn.execute(
             insert(Delivery),
@@ -109,7 +113,9 @@ class Result:
     duration_ms: float
 
 
-def record(conn: Connection, delivery_id: str, *, worker: str, now: datetime, result: Result) -> bool:
+def record(
+    conn: Connection, delivery_id: str, *, worker: str, now: datetime, result: Result
+) -> bool:
     """Record an attempt and the delivery's new state; False when the lease was lost.
 
     The update is guarded by `claimed_by`: a worker whose lease expired and was
@@ -126,7 +132,11 @@ def record(conn: Connection, delivery_id: str, *, worker: str, now: datetime, re
         values["next_attempt_at"] = result.next_attempt_at
     if result.state == "delivered":
         values["delivered_at"] = now
-    guarded = update(Delivery).where(Delivery.id == delivery_id, Delivery.claimed_by == worker).values(**values)
+    guarded = (
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.claimed_by == worker)
+        .values(**values)
+    )
     if conn.execute(guarded).rowcount != 1:
         return False
     conn.execute(
@@ -153,7 +163,9 @@ def release(conn: Connection, delivery_ids: Sequence[str], *, worker: str, now: 
 
 def next_attempt_at(conn: Connection) -> datetime | None:
     """Return the earliest instant a pending delivery falls due."""
-    return conn.scalar(select(func.min(Delivery.next_attempt_at)).where(Delivery.state == "pending"))
+    return conn.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(Delivery.state == "pending")
+    )
 
 
 def listing(conn: Connection, state: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
@@ -200,13 +212,21 @@ def backlog(conn: Connection, now: datetime) -> dict[str, Any]:
         select(func.count(), func.min(Delivery.created_at)).where(Delivery.state == "pending")
     ).one()
     oldest = row[1]
-    return {"pending": row[0], "oldest_pending_seconds": (now - oldest).total_seconds() if oldest else 0.0}
+    return {
+        "pending": row[0],
+        "oldest_pending_seconds": (now - oldest).total_seconds() if oldest else 0.0,
+    }
 
 
 def attempts_of(conn: Connection, delivery_id: str) -> list[dict[str, Any]]:
     """Return every recorded attempt of one delivery, oldest first."""
     stmt = select(Attempt).where(Attempt.delivery_id == delivery_id).order_by(Attempt.id)
     return [
-        {"at": r.attempted_at.isoformat(), "status": r.status_code, "error": r.error, "duration_ms": r.duration_ms}
+        {
+            "at": r.attempted_at.isoformat(),
+            "status": r.status_code,
+            "error": r.error,
+            "duration_ms": r.duration_ms,
+        }
         for r in conn.execute(stmt)
     ]

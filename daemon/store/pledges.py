@@ -72,7 +72,9 @@ def to_pledge(row: Row | Any, conditions: Sequence[Condition] = ()) -> Pledge:
             published=date.fromisoformat(published) if published else None,
         ),
         window=window,
-        reminders=None if row.reminders is None else tuple(timedelta(seconds=s) for s in row.reminders),
+        reminders=None
+        if row.reminders is None
+        else tuple(timedelta(seconds=s) for s in row.reminders),
         conditions=tuple(conditions),
     )
 
@@ -99,7 +101,9 @@ def _columns(pledge: Pledge) -> dict[str, Any]:
         "deadline_latest": window.latest if window else None,
         "deadline_precision": window.precision.value if window else None,
         "deadline_timezone": window.timezone if window else None,
-        "reminders": None if pledge.reminders is None else [int(r.total_seconds()) for r in pledge.reminders],
+        "reminders": None
+        if pledge.reminders is None
+        else [int(r.total_seconds()) for r in pledge.reminders],
     }
 
 
@@ -107,7 +111,11 @@ def _conditions(conn: Connection, ids: Sequence[str]) -> dict[str, list[Conditio
     found: dict[str, list[Condition]] = {i: [] for i in ids}
     if not ids:
         return found
-    stmt = select(ConditionRow).where(ConditionRow.commitment_id.in_(list(ids))).order_by(ConditionRow.requires_id)
+    stmt = (
+        select(ConditionRow)
+        .where(ConditionRow.commitment_id.in_(list(ids)))
+        .order_by(ConditionRow.requires_id)
+    )
     for row in conn.execute(stmt):
         found[row.commitment_id].append(Condition(row.requires_id, Status(row.status)))
     return found
@@ -116,7 +124,13 @@ def _conditions(conn: Connection, ids: Sequence[str]) -> dict[str, list[Conditio
 def _stored(conn: Connection, rows: Sequence[Row]) -> list[Stored]:
     conditions = _conditions(conn, [r.id for r in rows])
     return [
-        Stored(to_pledge(r, conditions[r.id]), r.next_notice_at, r.planned_through, r.plan_error, r.updated_at)
+        Stored(
+            to_pledge(r, conditions[r.id]),
+            r.next_notice_at,
+            r.planned_through,
+            r.plan_error,
+            r.updated_at,
+        )
         for r in rows
     ]
 
@@ -147,7 +161,11 @@ def existing_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
 
 def history(conn: Connection, pledge_id: str) -> list[dict[str, Any]]:
     """Return a pledge's status history, oldest first."""
-    stmt = select(StatusChange).where(StatusChange.commitment_id == pledge_id).order_by(StatusChange.id)
+    stmt = (
+        select(StatusChange)
+        .where(StatusChange.commitment_id == pledge_id)
+        .order_by(StatusChange.id)
+    )
     return [
         {
             "at": documents.isoformat(row.at),
@@ -165,7 +183,9 @@ def describe(conn: Connection, stored: Stored, policy: Policy, now: datetime) ->
     """Return the commitment object with its history, next notices and planner state."""
     pledge = stored.pledge
     zone = documents.zone_of(pledge)
-    coming = schedule.upcoming(pledge, policy, _later(stored.planned_through, now), now + UPCOMING_HORIZON, limit=10)
+    coming = schedule.upcoming(
+        pledge, policy, _later(stored.planned_through, now), now + UPCOMING_HORIZON, limit=10
+    )
     return {
         **documents.commitment_document(pledge),
         "next_notice_at": documents.isoformat(stored.next_notice_at, zone),
@@ -182,7 +202,15 @@ def describe(conn: Connection, stored: Stored, policy: Policy, now: datetime) ->
     }
 
 
-def upsert(conn: Connection, pledge: Pledge, *, status_given: bool, now: datetime, policy: Policy, actor: str) -> str:
+def upsert(
+    conn: Connection,
+    pledge: Pledge,
+    *,
+    status_given: bool,
+    now: datetime,
+    policy: Policy,
+    actor: str,
+) -> str:
     """Insert or update one pledge; return "created", "updated" or "unchanged".
 
     A status recorded since the last import is kept unless the file sets one;
@@ -204,12 +232,27 @@ def upsert(conn: Connection, pledge: Pledge, *, status_given: bool, now: datetim
     if pledge == current:
         return "unchanged"
     values = _columns(pledge)
-    values.update(updated_at=now, next_notice_at=_next_at(pledge, policy, row.planned_through), plan_error=None)
+    values.update(
+        updated_at=now,
+        next_notice_at=_next_at(pledge, policy, row.planned_through),
+        plan_error=None,
+    )
     conn.execute(update(Commitment).where(Commitment.id == pledge.id).values(**values))
     _replace_conditions(conn, pledge)
     if pledge.status != current.status:
-        _record(conn, pledge.id, now, current.status.value, pledge.status.value, actor, "set by import", None)
-        _status_event(conn, pledge, now, old=current.status, note="set by import", evidence=None, actor=actor)
+        _record(
+            conn,
+            pledge.id,
+            now,
+            current.status.value,
+            pledge.status.value,
+            actor,
+            "set by import",
+            None,
+        )
+        _status_event(
+            conn, pledge, now, old=current.status, note="set by import", evidence=None, actor=actor
+        )
     connector.signal_change(conn)
     return "updated"
 
@@ -233,7 +276,9 @@ def set_status(
         update(Commitment)
         .where(Commitment.id == pledge_id)
         .values(
-            status=status.value, updated_at=now, next_notice_at=_next_at(pledge, policy, stored.planned_through)
+            status=status.value,
+            updated_at=now,
+            next_notice_at=_next_at(pledge, policy, stored.planned_through),
         )
     )
     _record(conn, pledge_id, now, old.value, status.value, actor, note, evidence)
@@ -242,7 +287,13 @@ def set_status(
     return old
 
 
-def advance(conn: Connection, pledge_id: str, *, planned_through: datetime | None, next_notice_at: datetime | None) -> None:
+def advance(
+    conn: Connection,
+    pledge_id: str,
+    *,
+    planned_through: datetime | None,
+    next_notice_at: datetime | None,
+) -> None:
     """Move the planner's cursor for one pledge."""
     conn.execute(
         update(Commitment)
@@ -253,7 +304,11 @@ def advance(conn: Connection, pledge_id: str, *, planned_through: datetime | Non
 
 def defer(conn: Connection, pledge_id: str, *, until: datetime, error: str) -> None:
     """Push a pledge that failed to plan forward, keeping the error for the operator."""
-    conn.execute(update(Commitment).where(Commitment.id == pledge_id).values(next_notice_at=until, plan_error=error))
+    conn.execute(
+        update(Commitment)
+        .where(Commitment.id == pledge_id)
+        .values(next_notice_at=until, plan_error=error)
+    )
 
 
 def _later(planned_through: datetime | None, now: datetime) -> datetime:
@@ -261,7 +316,9 @@ def _later(planned_through: datetime | None, now: datetime) -> datetime:
     return now if planned_through is None else max(planned_through, now)
 
 
-def upcoming(conn: Connection, policy: Policy, now: datetime, until: datetime) -> list[tuple[Pledge, schedule.Notice]]:
+def upcoming(
+    conn: Connection, policy: Policy, now: datetime, until: datetime
+) -> list[tuple[Pledge, schedule.Notice]]:
     """Return the notices in (now, until] of every pledge, in time order.
 
     Only pledges whose next notice lies before `until` can have one there: an index range.
@@ -269,7 +326,9 @@ def upcoming(conn: Connection, policy: Policy, now: datetime, until: datetime) -
     ids = list(conn.scalars(select(Commitment.id).where(Commitment.next_notice_at <= until)))
     found = []
     for stored in (get(conn, i) for i in ids):
-        for notice in schedule.upcoming(stored.pledge, policy, _later(stored.planned_through, now), until):
+        for notice in schedule.upcoming(
+            stored.pledge, policy, _later(stored.planned_through, now), until
+        ):
             found.append((stored.pledge, notice))
     found.sort(key=lambda pair: (pair[1].at, pair[0].id))
     return found
@@ -289,7 +348,10 @@ def _replace_conditions(conn: Connection, pledge: Pledge) -> None:
     if pledge.conditions:
         conn.execute(
             insert(ConditionRow),
-            [{"commitment_id": pledge.id, "requires_id": c.requires, "status": c.status.value} for c in pledge.conditions],
+            [
+                {"commitment_id": pledge.id, "requires_id": c.requires, "status": c.status.value}
+                for c in pledge.conditions
+            ],
         )
 
 
@@ -305,14 +367,31 @@ def _record(
 ) -> None:
     conn.execute(
         insert(StatusChange).values(
-            commitment_id=pledge_id, at=at, old_status=old, new_status=new, actor=actor, note=note, evidence=evidence
+            commitment_id=pledge_id,
+            at=at,
+            old_status=old,
+            new_status=new,
+            actor=actor,
+            note=note,
+            evidence=evidence,
         )
     )
 
 
 def _status_event(
-    conn: Connection, pledge: Pledge, at: datetime, *, old: Status, note: str | None, evidence: str | None, actor: str
+    conn: Connection,
+    pledge: Pledge,
+    at: datetime,
+    *,
+    old: Status,
+    note: str | None,
+    evidence: str | None,
+    actor: str,
 ) -> None:
-    body = documents.status_body(pledge, at, old_status=old.value, note=note, evidence=evidence, actor=actor)
+    body = documents.status_body(
+        pledge, at, old_status=old.value, note=note, evidence=evidence, actor=actor
+    )
     # Fanned out by the daemon, which knows the webhooks in force.
-    outbox.enqueue(conn, pledge.id, NoticeType.STATUS_CHANGED, at, body, pledge.tags, now=at, webhooks=None)
+    outbox.enqueue(
+        conn, pledge.id, NoticeType.STATUS_CHANGED, at, body, pledge.tags, now=at, webhooks=None
+    )

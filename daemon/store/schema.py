@@ -51,7 +51,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
 
 
 class Commitment(Base):
@@ -86,8 +90,12 @@ class Condition(Base):
 
     __tablename__ = "conditions"
 
-    commitment_id: Mapped[str] = mapped_column(ForeignKey("commitments.id", ondelete="CASCADE"), primary_key=True)
-    requires_id: Mapped[str] = mapped_column(ForeignKey("commitments.id"), primary_key=True, index=True)
+    commitment_id: Mapped[str] = mapped_column(
+        ForeignKey("commitments.id", ondelete="CASCADE"), primary_key=True
+    )
+    requires_id: Mapped[str] = mapped_column(
+        ForeignKey("commitments.id"), primary_key=True, index=True
+    )
     status: Mapped[str] = mapped_column(String(20))
 
 
@@ -97,7 +105,9 @@ class StatusChange(Base):
     __tablename__ = "status_history"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    commitment_id: Mapped[str] = mapped_column(ForeignKey("commitments.id", ondelete="CASCADE"), index=True)
+    commitment_id: Mapped[str] = mapped_column(
+        ForeignKey("commitments.id", ondelete="CASCADE"), index=True
+    )
     at: Mapped[datetime]
     old_status: Mapped[str | None] = mapped_column(String(20))
     new_status: Mapped[str] = mapped_column(String(20))
@@ -149,7 +159,9 @@ class Attempt(Base):
     __tablename__ = "delivery_attempts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
     attempted_at: Mapped[datetime]
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)

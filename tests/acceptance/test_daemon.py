@@ -23,7 +23,11 @@ pytestmark = [pytest.mark.daemon, pytest.mark.receiver]
 
 def _seed(folder: Path, commitments: list[dict[str, object]], name: str = "pledges.yaml") -> Path:
     path = folder / name
-    document = {"source": {"title": "Test desk", "publisher": "pledgewatch tests"}, "timezone": "UTC", "commitments": commitments}
+    document = {
+        "source": {"title": "Test desk", "publisher": "pledgewatch tests"},
+        "timezone": "UTC",
+        "commitments": commitments,
+    }
     path.write_text(yaml.safe_dump(document))
     return path
 
@@ -74,10 +78,21 @@ def _import(settings: dict[str, str], path: Path) -> None:
 
 class TestNotices:
     def test_a_pledge_due_in_a_few_seconds_reaches_the_receiver_signed(
-        self, settings: dict[str, str], daemon: process.Daemon, receiver: Receiver, hook_path: str, tmp_path: Path
+        self,
+        settings: dict[str, str],
+        daemon: process.Daemon,
+        receiver: Receiver,
+        hook_path: str,
+        tmp_path: Path,
     ) -> None:
         due = _at(3)
-        _import(settings, _seed(tmp_path, [{"id": "draft-constitution", "title": "Draft constitution", "deadline": due}]))
+        _import(
+            settings,
+            _seed(
+                tmp_path,
+                [{"id": "draft-constitution", "title": "Draft constitution", "deadline": due}],
+            ),
+        )
         request = receiver.wait_for(hook_path, timeout=20)[0]
         verified = Webhook(SECRET).verify(request.body, request.headers)
         assert verified["type"] == "commitment.due"
@@ -90,27 +105,67 @@ class TestNotices:
         assert request.received_at >= datetime.fromisoformat(due).timestamp()
 
     def test_the_webhook_carries_the_same_commitment_object_as_list_json(
-        self, settings: dict[str, str], daemon: process.Daemon, receiver: Receiver, hook_path: str, tmp_path: Path
+        self,
+        settings: dict[str, str],
+        daemon: process.Daemon,
+        receiver: Receiver,
+        hook_path: str,
+        tmp_path: Path,
     ) -> None:
-        _import(settings, _seed(tmp_path, [{"id": "framework", "title": "Transition framework", "deadline": _at(1), "tags": ["syria"]}]))
+        _import(
+            settings,
+            _seed(
+                tmp_path,
+                [
+                    {
+                        "id": "framework",
+                        "title": "Transition framework",
+                        "deadline": _at(1),
+                        "tags": ["syria"],
+                    }
+                ],
+            ),
+        )
         body = receiver.wait_for(hook_path, timeout=20)[0].json()
         listed = json.loads(process.cli("list", "--json", settings=settings).stdout)
         assert body["data"]["commitment"] == listed[0]
 
     def test_a_pledge_imported_while_running_is_planned_by_the_change_signal_not_the_safety_tick(
-        self, settings: dict[str, str], daemon: process.Daemon, receiver: Receiver, hook_path: str, tmp_path: Path
+        self,
+        settings: dict[str, str],
+        daemon: process.Daemon,
+        receiver: Receiver,
+        hook_path: str,
+        tmp_path: Path,
     ) -> None:
         """Already due when imported: only the change signal can get it out well before the 60 s tick."""
-        _import(settings, _seed(tmp_path, [{"id": "late-report", "title": "Report", "deadline": _at(0)}]))
+        _import(
+            settings,
+            _seed(tmp_path, [{"id": "late-report", "title": "Report", "deadline": _at(0)}]),
+        )
         request = receiver.wait_for(hook_path, timeout=5)[0]
         assert request.json()["type"] == "commitment.due"
 
     def test_a_status_change_from_the_command_line_is_notified(
-        self, settings: dict[str, str], daemon: process.Daemon, receiver: Receiver, hook_path: str, tmp_path: Path
+        self,
+        settings: dict[str, str],
+        daemon: process.Daemon,
+        receiver: Receiver,
+        hook_path: str,
+        tmp_path: Path,
     ) -> None:
-        _import(settings, _seed(tmp_path, [{"id": "review", "title": "Review of relations", "kind": "ongoing"}]))
+        _import(
+            settings,
+            _seed(tmp_path, [{"id": "review", "title": "Review of relations", "kind": "ongoing"}]),
+        )
         result = process.cli(
-            "set-status", "review", "in_progress", "--note", "first meeting held", "--evidence", "https://example.org/a",
+            "set-status",
+            "review",
+            "in_progress",
+            "--note",
+            "first meeting held",
+            "--evidence",
+            "https://example.org/a",
             settings=settings,
         )
         assert result.returncode == 0, result.stderr
@@ -128,11 +183,15 @@ class TestNotices:
         settings = {**settings, "PLEDGEWATCH_RETRY_SCHEDULE": "1s,1s"}
         running = process.start(settings, tmp_path / "daemon.log")
         try:
-            _import(settings, _seed(tmp_path, [{"id": "flaky", "title": "Flaky", "deadline": _at(0)}]))
+            _import(
+                settings, _seed(tmp_path, [{"id": "flaky", "title": "Flaky", "deadline": _at(0)}])
+            )
             requests = receiver.wait_for(hook_path, count=3, timeout=20)
             deliveries: list[dict[str, object]] = []
             for _ in range(100):  # the third answer is recorded just after it is sent
-                deliveries = json.loads(process.cli("deliveries", "--json", settings=settings).stdout)
+                deliveries = json.loads(
+                    process.cli("deliveries", "--json", settings=settings).stdout
+                )
                 if deliveries and deliveries[0]["state"] == "dead":
                     break
         finally:
@@ -150,16 +209,29 @@ class TestHttp:
         assert response.headers["content-type"].startswith("application/health+json")
         body = response.json()
         assert body["status"] in ("pass", "warn")
-        assert {"scheduler:lastTick", "database:responseTime", "outbox:backlog", "outbox:oldestPending"} <= set(body["checks"])
+        assert {
+            "scheduler:lastTick",
+            "database:responseTime",
+            "outbox:backlog",
+            "outbox:oldestPending",
+        } <= set(body["checks"])
         assert SECRET not in response.text
 
     def test_livez_and_readyz_answer(self, daemon: process.Daemon) -> None:
         assert httpx.get(f"{daemon.url}/livez").status_code == 200
         ready = httpx.get(f"{daemon.url}/readyz")
-        assert ready.status_code == 200 and ready.json()["checks"]["database:migrations"][0]["status"] == "pass"
+        assert (
+            ready.status_code == 200
+            and ready.json()["checks"]["database:migrations"][0]["status"] == "pass"
+        )
 
     def test_the_read_api_lists_commitments_and_deliveries(
-        self, settings: dict[str, str], daemon: process.Daemon, receiver: Receiver, hook_path: str, tmp_path: Path
+        self,
+        settings: dict[str, str],
+        daemon: process.Daemon,
+        receiver: Receiver,
+        hook_path: str,
+        tmp_path: Path,
     ) -> None:
         _import(settings, _seed(tmp_path, [{"id": "one", "title": "One", "deadline": _at(0)}]))
         receiver.wait_for(hook_path, timeout=10)
@@ -180,20 +252,28 @@ class TestBadInput:
     @pytest.mark.parametrize(
         ("content", "names"),
         [
-            pytest.param("commitments: [{id: a, title: [unclosed", ["bad.yaml", "YAML"], id="malformed-yaml"),
             pytest.param(
-                "commitments: [{id: a, title: A, status: finished}]", ["bad.yaml", "'a'", "'status'"], id="unknown-status"
+                "commitments: [{id: a, title: [unclosed", ["bad.yaml", "YAML"], id="malformed-yaml"
             ),
             pytest.param(
-                "timezone: Mars/Olympus\ncommitments: [{id: a, title: A}]", ["bad.yaml", "timezone", "Mars/Olympus"],
+                "commitments: [{id: a, title: A, status: finished}]",
+                ["bad.yaml", "'a'", "'status'"],
+                id="unknown-status",
+            ),
+            pytest.param(
+                "timezone: Mars/Olympus\ncommitments: [{id: a, title: A}]",
+                ["bad.yaml", "timezone", "Mars/Olympus"],
                 id="unknown-timezone",
             ),
             pytest.param(
-                "commitments: [{id: a, title: A, deadline: when pigs fly}]", ["bad.yaml", "'a'", "'deadline'", "when pigs fly"],
+                "commitments: [{id: a, title: A, deadline: when pigs fly}]",
+                ["bad.yaml", "'a'", "'deadline'", "when pigs fly"],
                 id="unreadable-deadline",
             ),
             pytest.param(
-                "commitments: [{id: a, title: A}, {id: a, title: B}]", ["bad.yaml", "'a'", "duplicate"], id="duplicate-id"
+                "commitments: [{id: a, title: A}, {id: a, title: B}]",
+                ["bad.yaml", "'a'", "duplicate"],
+                id="duplicate-id",
             ),
             pytest.param(
                 "commitments: [{id: a, title: A, kind: conditional, conditions: [{requires: ghost}]}]",
@@ -205,7 +285,11 @@ class TestBadInput:
     def test_a_bad_import_exits_2_names_the_place_and_changes_nothing(
         self, settings: dict[str, str], tmp_path: Path, content: str, names: list[str]
     ) -> None:
-        good = _seed(tmp_path, [{"id": "kept-one", "title": "Kept", "deadline": "2030-01-01"}], name="good.yaml")
+        good = _seed(
+            tmp_path,
+            [{"id": "kept-one", "title": "Kept", "deadline": "2030-01-01"}],
+            name="good.yaml",
+        )
         _import(settings, good)
         before = self._dump(settings)
         bad = tmp_path / "bad" / "bad.yaml"
@@ -239,7 +323,9 @@ class TestBadInput:
         if "SECRET" in variable:
             assert value not in result.stderr + result.stdout
 
-    def test_a_missing_env_file_exits_78_naming_it(self, sqlite_settings: dict[str, str], tmp_path: Path) -> None:
+    def test_a_missing_env_file_exits_78_naming_it(
+        self, sqlite_settings: dict[str, str], tmp_path: Path
+    ) -> None:
         missing = tmp_path / "nope.env"
         result = process.cli("--env-file", str(missing), "check-config", settings=sqlite_settings)
         assert result.returncode == 78
@@ -263,11 +349,17 @@ class TestBadInput:
         assert SECRET not in result.stdout and "abcdefghijklmnopqrstuvwx" not in result.stdout
 
 
-def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(sqlite_url: str, tmp_path: Path) -> None:
+def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(
+    sqlite_url: str, tmp_path: Path
+) -> None:
     settings = {"PLEDGEWATCH_DATABASE_URL": sqlite_url}
     first = process.start(settings, tmp_path / "first.log")
     try:
-        second = process.cli("run", settings={**settings, "PLEDGEWATCH_HTTP_PORT": str(process.free_port())}, timeout=30)
+        second = process.cli(
+            "run",
+            settings={**settings, "PLEDGEWATCH_HTTP_PORT": str(process.free_port())},
+            timeout=30,
+        )
     finally:
         assert first.stop() == 0
     assert second.returncode == 1

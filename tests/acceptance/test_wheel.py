@@ -24,10 +24,22 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return next(out.glob("pledgewatch-*.whl"))
 
 
-def test_the_installed_wheel_migrates_and_imports_the_seeds_from_another_folder(wheel: Path, tmp_path: Path) -> None:
+def test_the_installed_wheel_migrates_and_imports_the_seeds_from_another_folder(
+    wheel: Path, tmp_path: Path
+) -> None:
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--quiet",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
         capture_output=True,
         timeout=300,
@@ -39,15 +51,28 @@ def test_the_installed_wheel_migrates_and_imports_the_seeds_from_another_folder(
     # -S: no site-packages processing, so the editable install's finder is not loaded;
     # the dependencies come from this environment's site-packages, the package from the wheel.
     path = f"{target}:{sysconfig.get_paths()['purelib']}"
-    env = {"PYTHONPATH": path, "PLEDGEWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}", "PATH": "/usr/bin:/bin"}
+    env = {
+        "PYTHONPATH": path,
+        "PLEDGEWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+        "PATH": "/usr/bin:/bin",
+    }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-S", "-m", "daemon", *args], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-S", "-m", "daemon", *args],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     where = subprocess.run(
-        [sys.executable, "-S", "-c", "import daemon; print(daemon.__file__)"], cwd=elsewhere, env=env, capture_output=True, text=True
+        [sys.executable, "-S", "-c", "import daemon; print(daemon.__file__)"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert where.stdout.strip().startswith(str(target)), where.stdout + where.stderr
     migrated = run("migrate")

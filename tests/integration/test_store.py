@@ -32,7 +32,12 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 def _pledge(pledge_id: str = "syria-draft-constitution", **changes: object) -> Pledge:
     window = read_deadline("by August", reference=NOW.astimezone(MOSCOW), tz=MOSCOW)
-    values: dict[str, object] = {"id": pledge_id, "title": "Draft constitution", "window": window, "tags": ("syria",)}
+    values: dict[str, object] = {
+        "id": pledge_id,
+        "title": "Draft constitution",
+        "window": window,
+        "tags": ("syria",),
+    }
     values.update(changes)
     return Pledge(**values)  # type: ignore[arg-type]
 
@@ -45,9 +50,13 @@ def _count(engine: Engine, column: object) -> int:
 class TestUpsert:
     def test_it_creates_then_reports_an_identical_import_as_unchanged(self, engine: Engine) -> None:
         with connector.write(engine) as conn:
-            first = pledges.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
+            first = pledges.upsert(
+                conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t"
+            )
         with connector.write(engine) as conn:
-            second = pledges.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
+            second = pledges.upsert(
+                conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t"
+            )
         assert (first, second) == ("created", "unchanged")
         assert _count(engine, StatusChange) == 1
 
@@ -61,21 +70,37 @@ class TestUpsert:
     def test_it_keeps_a_recorded_status_when_the_file_sets_none(self, engine: Engine) -> None:
         with connector.write(engine) as conn:
             pledges.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
-            pledges.set_status(conn, "syria-draft-constitution", Status.STALLED, now=NOW, policy=POLICY, actor="t")
+            pledges.set_status(
+                conn, "syria-draft-constitution", Status.STALLED, now=NOW, policy=POLICY, actor="t"
+            )
         with connector.write(engine) as conn:
             outcome = pledges.upsert(
-                conn, _pledge(title="Draft constitution for Syria"), status_given=False, now=NOW, policy=POLICY, actor="t"
+                conn,
+                _pledge(title="Draft constitution for Syria"),
+                status_given=False,
+                now=NOW,
+                policy=POLICY,
+                actor="t",
             )
             stored = pledges.get(conn, "syria-draft-constitution")
         assert outcome == "updated"
         assert stored.pledge.status is Status.STALLED
         assert stored.pledge.title == "Draft constitution for Syria"
 
-    def test_a_status_set_by_the_file_is_a_recorded_and_notified_transition(self, engine: Engine) -> None:
+    def test_a_status_set_by_the_file_is_a_recorded_and_notified_transition(
+        self, engine: Engine
+    ) -> None:
         with connector.write(engine) as conn:
             pledges.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
         with connector.write(engine) as conn:
-            pledges.upsert(conn, _pledge(status=Status.KEPT), status_given=True, now=NOW, policy=POLICY, actor="t")
+            pledges.upsert(
+                conn,
+                _pledge(status=Status.KEPT),
+                status_given=True,
+                now=NOW,
+                policy=POLICY,
+                actor="t",
+            )
             history = pledges.history(conn, "syria-draft-constitution")
             stored = pledges.get(conn, "syria-draft-constitution")
             types = list(conn.scalars(select(Event.type)))
@@ -85,7 +110,9 @@ class TestUpsert:
 
 
 class TestSetStatus:
-    def test_it_records_history_and_writes_an_event_left_for_the_daemon_to_fan_out(self, engine: Engine) -> None:
+    def test_it_records_history_and_writes_an_event_left_for_the_daemon_to_fan_out(
+        self, engine: Engine
+    ) -> None:
         with connector.write(engine) as conn:
             pledges.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
             old = pledges.set_status(
@@ -105,7 +132,11 @@ class TestSetStatus:
         assert event.fanned_out_at is None
         assert event.body["data"]["old_status"] == "open"
         assert event.body["data"]["new_status"] == "broken"
-        assert (last["note"], last["evidence"], last["actor"]) == ("missed", "https://example.org/report", "cli:test")
+        assert (last["note"], last["evidence"], last["actor"]) == (
+            "missed",
+            "https://example.org/report",
+            "cli:test",
+        )
 
     def test_an_unknown_id_raises_not_found(self, engine: Engine) -> None:
         with pytest.raises(pledges.NotFound), connector.write(engine) as conn:
@@ -122,9 +153,27 @@ class TestOutbox:
         hooks = {"ops": WebhookSettings(url="https://example.org/hook")}
         at = datetime(2016, 7, 31, 21, 0, tzinfo=UTC)
         with connector.write(engine) as conn:
-            first = outbox.enqueue(conn, "syria-draft-constitution", NoticeType.DUE, at, {}, ["syria"], now=NOW, webhooks=hooks)
+            first = outbox.enqueue(
+                conn,
+                "syria-draft-constitution",
+                NoticeType.DUE,
+                at,
+                {},
+                ["syria"],
+                now=NOW,
+                webhooks=hooks,
+            )
         with connector.write(engine) as conn:
-            second = outbox.enqueue(conn, "syria-draft-constitution", NoticeType.DUE, at, {}, ["syria"], now=NOW, webhooks=hooks)
+            second = outbox.enqueue(
+                conn,
+                "syria-draft-constitution",
+                NoticeType.DUE,
+                at,
+                {},
+                ["syria"],
+                now=NOW,
+                webhooks=hooks,
+            )
         assert first is not None and second is None
         assert _count(engine, Event) == 1
         assert _count(engine, Delivery) == 1
@@ -133,34 +182,62 @@ class TestOutbox:
         self._seed(engine)
         hooks = {
             "all": WebhookSettings(url="https://example.org/a"),
-            "overdue-only": WebhookSettings(url="https://example.org/b", events=("commitment.overdue",)),
+            "overdue-only": WebhookSettings(
+                url="https://example.org/b", events=("commitment.overdue",)
+            ),
             "syria": WebhookSettings(url="https://example.org/c", tags=("syria", "iran")),
             "ukraine": WebhookSettings(url="https://example.org/d", tags=("ukraine",)),
         }
         with connector.write(engine) as conn:
-            outbox.enqueue(conn, "syria-draft-constitution", NoticeType.DUE, NOW, {}, ["syria"], now=NOW, webhooks=hooks)
+            outbox.enqueue(
+                conn,
+                "syria-draft-constitution",
+                NoticeType.DUE,
+                NOW,
+                {},
+                ["syria"],
+                now=NOW,
+                webhooks=hooks,
+            )
             names = sorted(conn.scalars(select(Delivery.webhook)))
         assert names == ["all", "syria"]
 
     def test_with_no_webhook_configured_the_console_takes_every_event(self, engine: Engine) -> None:
         self._seed(engine)
         with connector.write(engine) as conn:
-            outbox.enqueue(conn, "syria-draft-constitution", NoticeType.DUE, NOW, {}, [], now=NOW, webhooks={})
+            outbox.enqueue(
+                conn, "syria-draft-constitution", NoticeType.DUE, NOW, {}, [], now=NOW, webhooks={}
+            )
             names = list(conn.scalars(select(Delivery.webhook)))
         assert names == ["console"]
 
-    def test_a_lease_hides_a_delivery_until_it_runs_out_and_a_stale_worker_cannot_record(self, engine: Engine) -> None:
+    def test_a_lease_hides_a_delivery_until_it_runs_out_and_a_stale_worker_cannot_record(
+        self, engine: Engine
+    ) -> None:
         self._seed(engine)
         with connector.write(engine) as conn:
-            outbox.enqueue(conn, "syria-draft-constitution", NoticeType.DUE, NOW, {"x": 1}, [], now=NOW, webhooks={})
+            outbox.enqueue(
+                conn,
+                "syria-draft-constitution",
+                NoticeType.DUE,
+                NOW,
+                {"x": 1},
+                [],
+                now=NOW,
+                webhooks={},
+            )
         lease = NOW + timedelta(seconds=45)
         with connector.write(engine) as conn:
             first = claims.claim_deliveries(conn, NOW, worker="a", lease_until=lease, limit=10)
         with connector.write(engine) as conn:
-            during = claims.claim_deliveries(conn, NOW + timedelta(seconds=10), worker="b", lease_until=lease, limit=10)
+            during = claims.claim_deliveries(
+                conn, NOW + timedelta(seconds=10), worker="b", lease_until=lease, limit=10
+            )
         later = lease + timedelta(seconds=1)
         with connector.write(engine) as conn:
-            after = claims.claim_deliveries(conn, later, worker="b", lease_until=later + timedelta(seconds=45), limit=10)
+            after = claims.claim_deliveries(
+                conn, later, worker="b", lease_until=later + timedelta(seconds=45), limit=10
+            )
         result = outbox.Result("delivered", None, 204, None, 1.0)
         with connector.write(engine) as conn:
             stale = outbox.record(conn, first[0].id, worker="a", now=later, result=result)
@@ -184,7 +261,14 @@ def test_two_replicas_claiming_at_once_never_get_the_same_delivery(postgres_url:
         pledges.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
         for i in range(6):
             outbox.enqueue(
-                conn, "syria-draft-constitution", NoticeType.OVERDUE, NOW + timedelta(seconds=i), {}, [], now=NOW, webhooks={}
+                conn,
+                "syria-draft-constitution",
+                NoticeType.OVERDUE,
+                NOW + timedelta(seconds=i),
+                {},
+                [],
+                now=NOW,
+                webhooks={},
             )
     later = NOW + timedelta(minutes=1)
     lease = later + timedelta(seconds=45)
@@ -192,7 +276,9 @@ def test_two_replicas_claiming_at_once_never_get_the_same_delivery(postgres_url:
         first = claims.claim_deliveries(first_conn, later, worker="a", lease_until=lease, limit=4)
         # The first transaction is still open: its rows are locked, not yet leased to others.
         with connector.write(engine) as second_conn:
-            second = claims.claim_deliveries(second_conn, later, worker="b", lease_until=lease, limit=4)
+            second = claims.claim_deliveries(
+                second_conn, later, worker="b", lease_until=lease, limit=4
+            )
     assert len(first) == 4 and len(second) == 2
     assert not {r.id for r in first} & {r.id for r in second}
     engine.dispose()

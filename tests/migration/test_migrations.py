@@ -13,7 +13,9 @@ def test_upgrading_an_empty_database_to_head_matches_the_declared_tables(databas
     engine = connector.make_engine(database_url)
     connector.migrate(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), schema.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), schema.metadata
+        )
     engine.dispose()
     assert diff == []
 
@@ -27,9 +29,16 @@ def test_migrating_twice_is_harmless_and_reports_head(sqlite_url: str) -> None:
 
 
 @pytest.mark.parametrize("pragma", ["journal_mode", "foreign_keys", "busy_timeout"])
-def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(sqlite_url: str, pragma: str) -> None:
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(
+    sqlite_url: str, pragma: str
+) -> None:
     engine = connector.make_engine(sqlite_url)
     with engine.connect() as conn:
         value = conn.exec_driver_sql(f"PRAGMA {pragma}").scalar()
     engine.dispose()
-    assert value == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": connector.BUSY_TIMEOUT_MS}[pragma]
+    assert (
+        value
+        == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": connector.BUSY_TIMEOUT_MS}[
+            pragma
+        ]
+    )

@@ -12,7 +12,9 @@ import uuid
 
 import psycopg
 
-ADMIN_URL = os.environ.get("PLEDGEWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "PLEDGEWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def postgres_unavailable() -> str | None:

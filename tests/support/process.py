@@ -31,10 +31,17 @@ def environment(settings: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def cli(*args: str, settings: dict[str, str], cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, settings: dict[str, str], cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run `pledgewatch ARGS` to completion; return its exit code and output."""
     return subprocess.run(
-        [COMMAND, *args], env=environment(settings), cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [COMMAND, *args],
+        env=environment(settings),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -59,7 +66,9 @@ class Daemon:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            raise AssertionError(f"daemon did not stop within {timeout}s:\n{self.output()}") from None
+            raise AssertionError(
+                f"daemon did not stop within {timeout}s:\n{self.output()}"
+            ) from None
         finally:
             self.handle.close()
 
@@ -70,7 +79,11 @@ def start(settings: dict[str, str], log: Path, *, ready_timeout: float = 30) -> 
     settings = {"PLEDGEWATCH_HTTP_PORT": str(port), **settings}
     handle = log.open("w")
     process = subprocess.Popen(
-        [COMMAND, "run"], env=environment(settings), stdout=handle, stderr=subprocess.STDOUT, text=True
+        [COMMAND, "run"],
+        env=environment(settings),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     daemon = Daemon(process, f"http://127.0.0.1:{port}", log, handle)
     deadline = time.monotonic() + ready_timeout

@@ -39,7 +39,9 @@ class Receiver:
         self._lock = threading.Condition()
         self.url = ""
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
         if scope["type"] != "http":
             return
         chunks = []
@@ -72,7 +74,9 @@ class Receiver:
                     return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"{path}: {len(found)} requests after {timeout}s, wanted {count}")
+                    raise AssertionError(
+                        f"{path}: {len(found)} requests after {timeout}s, wanted {count}"
+                    )
                 self._lock.wait(remaining)
 
 
