@@ -75,7 +75,9 @@ def _global(
     env_file: Annotated[
         list[Path] | None,
         typer.Option(
-            "--env-file", help="Read settings from this file (repeatable; later files win)."
+            "--env-file",
+            metavar="PATH",
+            help="Read settings from this file (repeatable; later files win).",
         ),
     ] = None,
 ) -> None:

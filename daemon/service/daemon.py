@@ -194,7 +194,8 @@ def run(settings: Settings, clock: Clock = system_clock) -> int:
         alive=daemon.alive,
         health=daemon.health,
     )
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    # log_config=None: uvicorn's records go through our handler and format.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", log_config=None)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stay in charge
     web = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http", daemon=True)

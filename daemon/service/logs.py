@@ -72,3 +72,6 @@ def configure(level: str, fmt: str) -> None:
     root.setLevel(level)
     for noisy in ("apscheduler", "httpx", "httpcore", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A wake that lands while a drain is already running is expected (the drain
+    # loops again); APScheduler reports it as a skipped run at WARNING.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
