@@ -58,10 +58,9 @@ def _engine(settings: Settings, *, migrate: bool = True) -> Engine:
         engine = connector.make_engine(url)
         if migrate:
             connector.migrate(engine)
-    except SQLAlchemyError as exc:
-        _fail(
-            f"cannot use the database {mask_database_url(url)} ({type(exc).__name__})", EXIT_RUNTIME
-        )
+    except (SQLAlchemyError, OSError) as exc:
+        reason = connector.describe_error(exc)
+        _fail(f"cannot use the database {mask_database_url(url)} ({reason})", EXIT_RUNTIME)
     return engine
 
 
@@ -354,7 +353,7 @@ def deliveries(
 def check_config(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Validate the environment and print the effective settings, secrets masked."""
     settings = _settings(ctx)
-    engine = connector.make_engine(settings.effective_database_url())
+    engine = _engine(settings, migrate=False)
     found = [checks.database(engine)]
     if found[0].status != "fail":
         found.append(checks.migrations(engine))

@@ -46,6 +46,14 @@ class SeedError(Exception):
         super().__init__(f"{where}: {message}")
 
 
+def _no_nul(value: Any) -> Any:
+    """Refuse NUL characters, which PostgreSQL cannot store in text."""
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(t, str) and "\0" in t for t in texts):
+        raise ValueError("contains a NUL character")
+    return value
+
+
 class _Source(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str | None = None
@@ -77,6 +85,8 @@ class _Commitment(BaseModel):
     @classmethod
     def _strings(cls, value: Any) -> Any:
         return [str(v) for v in value] if isinstance(value, list) else value
+
+    _text = field_validator("title", "description", "parties", "tags")(_no_nul)
 
 
 class _File(BaseModel):
@@ -140,6 +150,8 @@ def _load_file(path: Path, *, default_zone: ZoneInfo, now: datetime) -> list[See
         raise SeedError(
             name, f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
         ) from None
+    except ValueError as exc:  # YAML dates that are not on the calendar (2016-02-30)
+        raise SeedError(name, f"not a valid date: {exc}") from None
     if not isinstance(raw, dict):
         raise SeedError(name, "expected a mapping with a `commitments` list")
     try:
@@ -184,9 +196,14 @@ def _to_seed(
             commitment=item.id,
             field="conditions",
         )
-    if any(c.requires == item.id for c in item.conditions):
+    requires = [c.requires for c in item.conditions]
+    if item.id in requires:
         raise SeedError(
             name, "a commitment cannot depend on itself", commitment=item.id, field="conditions"
+        )
+    if len(set(requires)) != len(requires):
+        raise SeedError(
+            name, "names the same commitment twice", commitment=item.id, field="conditions"
         )
     pledge = Pledge(
         id=item.id,
@@ -199,7 +216,12 @@ def _to_seed(
         source=source,
         window=window,
         reminders=reminders,
-        conditions=tuple(Condition(c.requires, c.status) for c in item.conditions),
+        # Sorted, as the store reads them back: a re-import then compares equal.
+        conditions=tuple(
+            sorted(
+                (Condition(c.requires, c.status) for c in item.conditions), key=lambda c: c.requires
+            )
+        ),
     )
     return Seed(pledge, status_given=item.status is not None, file=name)
 
@@ -217,7 +239,8 @@ def _explain(name: str, raw: dict[str, Any], exc: ValidationError) -> SeedError:
         )
         loc = loc[2:]
     field = ".".join(str(part) for part in loc) or None
-    return SeedError(name, str(error["msg"]), commitment=commitment, field=field)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return SeedError(name, message, commitment=commitment, field=field)
 
 
 def apply(

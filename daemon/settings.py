@@ -42,6 +42,9 @@ from daemon.model.schedule import NoticeType, Policy
 
 PREFIX = "PLEDGEWATCH_"
 CONSOLE = "console"  # the sink used when no webhook is configured
+_WEBHOOK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+DATABASES = ("sqlite", "postgresql")
 
 
 class ConfigError(Exception):
@@ -86,6 +89,10 @@ class WebhookSettings(BaseModel):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL with a host")
+        try:
+            parts.port  # noqa: B018 -- raises on a port outside 0-65535
+        except ValueError:
+            raise ValueError("has a port outside 1-65535") from None
         return value
 
     @field_validator("secret")
@@ -95,11 +102,13 @@ class WebhookSettings(BaseModel):
             raise ValueError("must start with whsec_ followed by base64 (the value is not shown)")
         if value is not None:
             try:
-                base64.b64decode(value.get_secret_value()[len("whsec_") :], validate=True)
+                key = base64.b64decode(value.get_secret_value()[len("whsec_") :], validate=True)
             except binascii.Error:
                 raise ValueError(
                     "the part after whsec_ is not base64 (the value is not shown)"
                 ) from None
+            if not key:
+                raise ValueError("the key after whsec_ is empty")
         return value
 
     @field_validator("events")
@@ -121,6 +130,25 @@ class WebhookSettings(BaseModel):
                 value = json.loads(value)
             except json.JSONDecodeError:
                 raise ValueError('must be a JSON object such as {"X-Team": "desk"}') from None
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_safe(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP token")
+            if any(c in text for c in "\r\n\0"):
+                raise ValueError(
+                    f"header {name!r} has a line break or NUL (the value is not shown)"
+                )
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive_timeout(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0")
         return value
 
     def wants(self, event_type: str, tags: Iterable[str]) -> bool:
@@ -180,9 +208,29 @@ class Settings(BaseSettings):
 
     @field_validator("webhooks")
     @classmethod
-    def _not_console(cls, value: dict[str, WebhookSettings]) -> dict[str, WebhookSettings]:
+    def _names(cls, value: dict[str, WebhookSettings]) -> dict[str, WebhookSettings]:
         if CONSOLE in value:
             raise ValueError(f"the name {CONSOLE!r} is reserved for the console sink")
+        for name in value:
+            if not _WEBHOOK_NAME.match(name):
+                raise ValueError(
+                    f"webhook name {name!r}: use up to 64 letters, digits, _ or -, starting with a letter or digit"
+                )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            backend = make_url(value).get_backend_name()
+        except Exception:
+            raise ValueError(
+                "is not a database URL (sqlite:///path or postgresql://user@host/db)"
+            ) from None
+        if backend not in DATABASES:
+            raise ValueError(f"{backend!r} is not supported (use sqlite or postgresql)")
         return value
 
     @property

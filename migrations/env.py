@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
 
 from daemon.store import connector, schema
 
@@ -12,8 +13,14 @@ if engine is None:  # run by the alembic command line: the URL comes from the se
 
     engine = connector.make_engine(load_settings().effective_database_url())
 
+# Replicas starting together on PostgreSQL take turns: the first migrates, the
+# others wait on this lock (released at commit) and then find nothing to do.
+MIGRATION_LOCK = 7_201_603_250  # any constant; the same in every pledgewatch
+
 with engine.connect() as connection:
     connection.execution_options(pledgewatch_write=True)
     context.configure(connection=connection, target_metadata=schema.metadata, render_as_batch=True)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()

@@ -6,8 +6,10 @@ caught here and nowhere else::
 
     httpx.HTTPError
      ├── httpx.TimeoutException   -> "timed out", retried
-     └── httpx.TransportError     -> connection refused, reset, bad answer: retried
+     └── any other httpx error    -> connection refused, reset, undecodable answer: retried
     guard.TargetRefused           -> dead at once, never retried
+    guard.TargetUnresolved        -> retried (DNS may come back)
+    anything else                 -> logged, recorded as a failed attempt, retried
 
 A slow webhook cannot hold the others up: sends run on a thread pool, and a
 webhook with `per_webhook` sends in flight is skipped by the next claim.
@@ -19,9 +21,10 @@ import logging
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
@@ -53,12 +56,6 @@ class WebhookHealth:
     failed: int = 0
 
 
-@dataclass
-class _InFlight:
-    total: int = 0
-    by_webhook: dict[str, int] = field(default_factory=dict)
-
-
 class Dispatcher:
     """Sends due deliveries with one pooled `httpx.Client`, several at a time."""
 
@@ -86,43 +83,50 @@ class Dispatcher:
         self._on_done = on_done
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send")
         self._lock = threading.Lock()
-        self._inflight = _InFlight()
+        self._inflight: set[str] = set()  # delivery ids being sent by this process
+        self._by_webhook: dict[str, int] = {}
+        self.stopping = False
         self.health: dict[str, WebhookHealth] = {}
 
     def send_due(self) -> datetime | None:
         """Lease every due delivery there is room for and start sending; return the next due instant.
 
-        1. Skip webhooks that already have `per_webhook` sends in flight.
-        2. Lease up to the free room, in one transaction.
-        3. Hand each to the pool; each records its own outcome when done.
+        1. Work out the room left overall and per webhook.
+        2. Lease up to that room, in one transaction.
+        3. Hand each to the pool; each records its own outcome when done and
+           wakes this drain, so a webhook at its cap is served again then.
         """
-        while True:
+        while not self.stopping:
             with self._lock:
-                room = self._workers - self._inflight.total
-                busy = [
-                    name for name, n in self._inflight.by_webhook.items() if n >= self._per_webhook
-                ]
+                room = self._workers - len(self._inflight)
+                capacity = {
+                    name: self._per_webhook - n for name, n in self._by_webhook.items() if n
+                }
+                flying = set(self._inflight)
             if room <= 0:
                 return None  # a finishing send wakes us
             now = self._clock()
+            token = f"{self._worker}/{uuid.uuid4().hex[:8]}"
             with connector.write(self._engine) as conn:
                 rows = claims.claim_deliveries(
                     conn,
                     now,
-                    worker=self._worker,
+                    token=token,
                     lease_until=now + self._lease(),
+                    capacity=capacity,
+                    default_capacity=self._per_webhook,
                     limit=room,
-                    skip_webhooks=busy,
+                    skip_ids=flying,
                 )
                 if not rows:
-                    return outbox.next_attempt_at(conn)
+                    full = [name for name, left in capacity.items() if left <= 0]
+                    return outbox.next_attempt_at(conn, skip_webhooks=full)
             for row in rows:
                 with self._lock:
-                    self._inflight.total += 1
-                    self._inflight.by_webhook[row.webhook] = (
-                        self._inflight.by_webhook.get(row.webhook, 0) + 1
-                    )
+                    self._inflight.add(row.id)
+                    self._by_webhook[row.webhook] = self._by_webhook.get(row.webhook, 0) + 1
                 self._pool.submit(self._deliver, row)
+        return None
 
     def _lease(self) -> timedelta:
         timeouts = [hook.timeout for hook in self.settings.webhooks.values()]
@@ -130,7 +134,19 @@ class Dispatcher:
 
     def _deliver(self, row: Row) -> None:
         try:
-            outcome, permanent = self._send(row)
+            try:
+                outcome, permanent = self._send(row)
+            except Exception as exc:
+                # A bug or an error nobody foresaw: record it as a failed attempt, so
+                # the retry schedule still bounds it and it ends dead, not resent forever.
+                logger.exception(
+                    "delivery failed unexpectedly",
+                    extra={"action": "delivery_crashed", "delivery": row.id},
+                )
+                outcome, permanent = (
+                    retry.Outcome(None, f"internal error: {type(exc).__name__}", 0.0),
+                    False,
+                )
             now = self._clock()
             decision = retry.decide(
                 row.attempts + 1, outcome, now, self.settings.retry_schedule, permanent=permanent
@@ -143,18 +159,19 @@ class Dispatcher:
                 outcome.duration_ms,
             )
             with connector.write(self._engine) as conn:
-                recorded = outbox.record(conn, row.id, worker=self._worker, now=now, result=result)
+                recorded = outbox.record(conn, row.id, token=row.token, now=now, result=result)
             self._note(row, outcome, decision, recorded)
         except Exception:
-            # The lease runs out and the delivery is tried again; the daemon goes on.
+            # Recording failed (the database is away): the lease runs out and the
+            # delivery is tried again with the same webhook-id; the daemon goes on.
             logger.exception(
-                "delivery failed unexpectedly",
-                extra={"action": "delivery_crashed", "delivery": row.id},
+                "delivery outcome not recorded",
+                extra={"action": "delivery_not_recorded", "delivery": row.id},
             )
         finally:
             with self._lock:
-                self._inflight.total -= 1
-                self._inflight.by_webhook[row.webhook] -= 1
+                self._inflight.discard(row.id)
+                self._by_webhook[row.webhook] -= 1
             self._on_done()
 
     def _send(self, row: Row) -> tuple[retry.Outcome, bool]:
@@ -165,24 +182,24 @@ class Dispatcher:
             return retry.Outcome(None, None, _ms(started)), False
         hook = self.settings.webhooks.get(row.webhook)
         if hook is None:
-            return retry.Outcome(
-                None, f"webhook {row.webhook!r} is no longer configured", 0.0
-            ), True
+            message = f"webhook {row.webhook!r} is no longer configured"
+            return retry.Outcome(None, message, 0.0), True
         try:
             guard.check(hook.url, allow_private=self.settings.allow_private_targets)
         except guard.TargetRefused as exc:
             return retry.Outcome(None, f"refused: {exc}", _ms(started)), True
+        except guard.TargetUnresolved as exc:
+            return retry.Outcome(None, str(exc), _ms(started)), False
         content, headers = self._request(row, hook)
         try:
             response = self._client.post(
                 hook.url, content=content, headers=headers, timeout=hook.timeout.total_seconds()
             )
         except httpx.TimeoutException:
-            return retry.Outcome(
-                None, f"timed out after {hook.timeout.total_seconds():g}s", _ms(started)
-            ), False
-        except httpx.TransportError as exc:
-            message = str(exc).replace(hook.url, mask_url(hook.url)) or type(exc).__name__
+            seconds = hook.timeout.total_seconds()
+            return retry.Outcome(None, f"timed out after {seconds:g}s", _ms(started)), False
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            message = _scrub(str(exc) or type(exc).__name__, hook)
             return retry.Outcome(None, f"{type(exc).__name__}: {message}", _ms(started)), False
         error = None if response.status_code in retry.ACCEPTED else f"HTTP {response.status_code}"
         return retry.Outcome(response.status_code, error, _ms(started)), False
@@ -245,14 +262,24 @@ class Dispatcher:
             )
 
     def close(self, grace: float = 10.0) -> None:
-        """Wait up to `grace` seconds for sends in flight, then stop the pool."""
+        """Stop claiming; wait up to `grace` seconds for sends in flight, then stop the pool."""
+        self.stopping = True
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             with self._lock:
-                if self._inflight.total == 0:
+                if not self._inflight:
                     break
             time.sleep(0.05)
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _scrub(text: str, hook: WebhookSettings) -> str:
+    """Return an error text with the webhook's URL masked and its header values and secret removed."""
+    text = text.replace(hook.url, mask_url(hook.url))
+    secrets = [*hook.headers.values(), hook.secret.get_secret_value() if hook.secret else ""]
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _ms(started: float) -> float:

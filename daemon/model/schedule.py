@@ -86,12 +86,14 @@ def _fixed(pledge: Pledge, policy: Policy) -> list[Notice]:
         return []
     offsets = pledge.reminders if pledge.reminders is not None else policy.reminder_offsets
     notices = [
-        Notice(NoticeType.REMINDER, window.earliest - offset, offset=offset)
+        Notice(NoticeType.REMINDER, at, offset=offset)
         for offset in sorted(set(offsets), reverse=True)
-        if offset > timedelta(0)
+        if offset > timedelta(0) and (at := _shift(window.earliest, -offset)) is not None
     ]
     notices.append(Notice(NoticeType.DUE, window.earliest))
-    notices.append(Notice(NoticeType.OVERDUE, _first_overdue(pledge, policy)))
+    first_overdue = _first_overdue(pledge, policy)
+    if first_overdue is not None:
+        notices.append(Notice(NoticeType.OVERDUE, first_overdue))
     by_instant: dict[datetime, Notice] = {}
     for notice in notices:
         kept = by_instant.get(notice.at)
@@ -100,16 +102,28 @@ def _fixed(pledge: Pledge, policy: Policy) -> list[Notice]:
     return sorted(by_instant.values(), key=lambda n: n.at)
 
 
-def _first_overdue(pledge: Pledge, policy: Policy) -> datetime:
+def _shift(instant: datetime, by: timedelta) -> datetime | None:
+    """Return `instant + by`, or None when that falls off the calendar (before year 1, after 9999)."""
+    try:
+        return instant + by
+    except OverflowError:
+        return None
+
+
+def _first_overdue(pledge: Pledge, policy: Policy) -> datetime | None:
     window = pledge.window
     assert window is not None
     if not window.is_instant:
         return window.latest
-    return window.latest + (policy.overdue_repeat or ONCE_OVERDUE_AFTER)
+    return _shift(window.latest, policy.overdue_repeat or ONCE_OVERDUE_AFTER)
 
 
-def _repeat(first: datetime, k: int, policy: Policy) -> Notice:
-    return Notice(NoticeType.OVERDUE, first + k * policy.overdue_repeat, repeat=k)
+def _repeat(first: datetime, k: int, policy: Policy) -> Notice | None:
+    try:
+        at = first + k * policy.overdue_repeat
+    except OverflowError:
+        return None  # the repeats have run off the end of the calendar
+    return Notice(NoticeType.OVERDUE, at, repeat=k)
 
 
 def next_notice(pledge: Pledge, policy: Policy, after: datetime | None) -> Notice | None:
@@ -118,7 +132,11 @@ def next_notice(pledge: Pledge, policy: Policy, after: datetime | None) -> Notic
     for notice in fixed:
         if after is None or notice.at > after:
             return notice
-    if not fixed or policy.overdue_repeat <= timedelta(0):
+    if (
+        not fixed
+        or fixed[-1].type is not NoticeType.OVERDUE
+        or policy.overdue_repeat <= timedelta(0)
+    ):
         return None
     first = fixed[-1].at
     assert after is not None  # fixed is non-empty and all of it lies at or before `after`
@@ -136,13 +154,14 @@ def due_at(pledge: Pledge, policy: Policy, after: datetime | None, now: datetime
     fixed = [n for n in all_fixed if (after is None or n.at > after) and n.at <= now]
     latest = fixed[-1] if fixed else None
     count = len(fixed)
-    if all_fixed and policy.overdue_repeat > timedelta(0):
+    repeats = all_fixed and all_fixed[-1].type is NoticeType.OVERDUE
+    if repeats and policy.overdue_repeat > timedelta(0):
         first = all_fixed[-1].at
         high = (now - first) // policy.overdue_repeat if now >= first else 0
         low = 1 if after is None or after < first else (after - first) // policy.overdue_repeat + 1
         if high >= low:
             count += high - low + 1
-            latest = _repeat(first, high, policy)
+            latest = _repeat(first, high, policy) or latest
     return Due(latest, count) if latest is not None else None
 
 

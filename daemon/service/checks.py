@@ -17,8 +17,8 @@ from daemon.store import connector, outbox
 
 DATABASE_WARN_SECONDS = 0.5  # a query slower than this warns
 TICK_FAIL_FACTOR = 3  # the planner silent for 3x its longest sleep: fail
-BACKLOG_WARN_SECONDS = 300  # the oldest pending delivery older than 5 minutes: warn
-BACKLOG_FAIL_SECONDS = 3600  # older than an hour: fail
+BACKLOG_WARN_SECONDS = 300  # a delivery due for 5 minutes and not attempted: warn
+BACKLOG_FAIL_SECONDS = 3600  # due for an hour: fail
 WEBHOOK_WARN_FAILURES = 3  # consecutive failures of one webhook before it warns
 
 
@@ -93,7 +93,11 @@ def scheduler(
 
 
 def outbox_backlog(engine: Engine, now: datetime) -> list[Check]:
-    """Report pending deliveries and the age of the oldest."""
+    """Report pending deliveries and how long the most overdue has waited past its due time.
+
+    A delivery waiting for a scheduled retry is not overdue, so a receiver that
+    is down shows in its webhook check, not here.
+    """
     try:
         with connector.read(engine) as conn:
             backlog = outbox.backlog(conn, now)
@@ -101,7 +105,7 @@ def outbox_backlog(engine: Engine, now: datetime) -> list[Check]:
         return [
             Check("outbox:backlog", "fail", output=f"cannot read the outbox ({type(exc).__name__})")
         ]
-    age = backlog["oldest_pending_seconds"]
+    age = backlog["most_overdue_seconds"]
     status = (
         "fail" if age > BACKLOG_FAIL_SECONDS else "warn" if age > BACKLOG_WARN_SECONDS else "pass"
     )

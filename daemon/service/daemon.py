@@ -28,8 +28,8 @@ from daemon.delivery.dispatcher import Dispatcher
 from daemon.service import checks, http, notify
 from daemon.service.loop import Drain
 from daemon.service.planner import Planner
-from daemon.settings import Settings
-from daemon.store import connector
+from daemon.settings import Settings, mask_database_url
+from daemon.store import connector, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,7 @@ class Daemon:
     def stop(self) -> None:
         """Stop planning and claiming, let sends finish, close connections."""
         self.planner.stopping = True
+        self.dispatcher.stopping = True
         notify.notify("STOPPING=1")
         drains = [d for d in (self.plan_job, self.send_job) if d is not None]
         for drain in drains:
@@ -168,11 +169,21 @@ def run(settings: Settings, clock: Clock = system_clock) -> int:
         if lock is not None:
             lock.acquire()
         connector.migrate(engine)
+        if lock is not None:
+            # We hold the file: any lease left is a killed predecessor's. Take it back now.
+            with connector.write(engine) as conn:
+                released = outbox.release_all(conn, clock())
+            if released:
+                logger.info(
+                    "leases of a previous run released",
+                    extra={"action": "leases_released", "count": released},
+                )
     except connector.DatabaseUnavailable as exc:
         raise StartupError(str(exc)) from None
     except Exception as exc:
         raise StartupError(
-            f"cannot open the database ({type(exc).__name__}); check PLEDGEWATCH_DATABASE_URL and the server"
+            f"cannot open the database {mask_database_url(settings.effective_database_url())} "
+            f"({connector.describe_error(exc)}); check PLEDGEWATCH_DATABASE_URL and the server"
         ) from None
     sock = _bind(settings.http_host, settings.http_port)
     daemon = Daemon(engine, settings, clock)
@@ -195,7 +206,9 @@ def run(settings: Settings, clock: Clock = system_clock) -> int:
         health=daemon.health,
     )
     # log_config=None: uvicorn's records go through our handler and format.
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", log_config=None)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", log_config=None
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stay in charge
     web = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http", daemon=True)

@@ -56,7 +56,9 @@ class Drain:
             id=name,
             name=name,
             next_run_time=clock(),
-            max_instances=1,
+            # Two, so a wake landing just as a run ends is never skipped by the
+            # scheduler; a second instance that finds a run in progress only marks it woken.
+            max_instances=2,
             coalesce=True,
             misfire_grace_time=None,
         )
@@ -80,6 +82,9 @@ class Drain:
     def _run(self) -> None:
         with self._lock:
             if self._stopping:
+                return
+            if self._running:
+                self._woken = True  # the run in progress loops once more
                 return
             self._running = True
             self._idle.clear()

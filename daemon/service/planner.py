@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from daemon.clock import Clock
 from daemon.model import documents, schedule
@@ -92,8 +92,8 @@ class Planner:
                     planned_through=through,
                     next_notice_at=following.at if following else None,
                 )
-        except SQLAlchemyError:
-            raise  # the database, not the pledge: the drain retries shortly
+        except (OperationalError, InterfaceError):
+            raise  # the database is away, not the pledge at fault: the drain retries shortly
         except Exception as exc:
             if claimed is None:
                 raise

@@ -8,7 +8,7 @@ one-daemon-per-file lock give the same exclusivity.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from sqlalchemy import Connection, Row, select, update
@@ -44,38 +44,55 @@ def claim_deliveries(
     conn: Connection,
     now: datetime,
     *,
-    worker: str,
+    token: str,
     lease_until: datetime,
+    capacity: Mapping[str, int],
+    default_capacity: int,
     limit: int,
-    skip_webhooks: Sequence[str] = (),
+    skip_ids: Collection[str] = (),
 ) -> list[Row]:
-    """Lease up to `limit` pending deliveries that are due; return them with their event body.
+    """Lease up to `limit` due deliveries, at most `capacity[webhook]` per webhook.
 
     The lease is the delivery's `next_attempt_at`: a worker that dies leaves a
-    row that falls due again when the lease runs out, and another takes it over.
+    row that falls due again when the lease runs out, and another takes it
+    over. `token` names this claim alone, so an outcome recorded after the
+    lease was lost and taken over cannot overwrite the new holder's.
+    Webhooks with no room left are not even read; `skip_ids` (sends still in
+    flight here) are never taken twice by the same process.
     """
+    full = [name for name, room in capacity.items() if room <= 0]
     candidates = (
-        select(Delivery.id)
+        select(Delivery.id, Delivery.webhook)
         .where(Delivery.state == "pending", Delivery.next_attempt_at <= now)
         .order_by(Delivery.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    if skip_webhooks:
-        candidates = candidates.where(Delivery.webhook.not_in(list(skip_webhooks)))
-    ids = list(conn.scalars(candidates))
+    if full:
+        candidates = candidates.where(Delivery.webhook.not_in(full))
+    if skip_ids:
+        candidates = candidates.where(Delivery.id.not_in(list(skip_ids)))
+    # Webhooks near their cap take only what fits; the rest stay due for the
+    # next claim, which no longer reads a webhook once it is full.
+    room = dict(capacity)
+    ids = []
+    for delivery_id, webhook in conn.execute(candidates):
+        if room.setdefault(webhook, default_capacity) > 0:
+            room[webhook] -= 1
+            ids.append(delivery_id)
     if not ids:
         return []
     conn.execute(
         update(Delivery)
         .where(Delivery.id.in_(ids))
-        .values(claimed_by=worker, next_attempt_at=lease_until)
+        .values(claimed_by=token, next_attempt_at=lease_until)
     )
     stmt = (
         select(
             Delivery.id,
             Delivery.webhook,
             Delivery.attempts,
+            Delivery.claimed_by.label("token"),
             Event.id.label("event_id"),
             Event.commitment_id,
             Event.type,

@@ -34,6 +34,18 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or used."""
 
 
+def describe_error(exc: BaseException) -> str:
+    """Return the first line of a database error, never a URL (URLs carry passwords)."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip()
+    line = text.splitlines()[0] if text else ""
+    return (
+        f"{type(original).__name__}: {line}"
+        if line and "://" not in line
+        else type(original).__name__
+    )
+
+
 def normalise_url(url: str) -> str:
     """Return `url` with PostgreSQL pointed at psycopg 3, the driver we ship."""
     parsed = make_url(url)

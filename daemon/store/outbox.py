@@ -114,12 +114,12 @@ class Result:
 
 
 def record(
-    conn: Connection, delivery_id: str, *, worker: str, now: datetime, result: Result
+    conn: Connection, delivery_id: str, *, token: str, now: datetime, result: Result
 ) -> bool:
     """Record an attempt and the delivery's new state; False when the lease was lost.
 
-    The update is guarded by `claimed_by`: a worker whose lease expired and was
-    taken over records nothing, and the new holder's outcome stands.
+    The update is guarded by the claim's token: a claim whose lease expired and
+    was taken over records nothing, and the new holder's outcome stands.
     """
     values: dict[str, Any] = {
         "state": result.state,
@@ -134,7 +134,7 @@ def record(
         values["delivered_at"] = now
     guarded = (
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.claimed_by == worker)
+        .where(Delivery.id == delivery_id, Delivery.claimed_by == token)
         .values(**values)
     )
     if conn.execute(guarded).rowcount != 1:
@@ -151,21 +151,26 @@ def record(
     return True
 
 
-def release(conn: Connection, delivery_ids: Sequence[str], *, worker: str, now: datetime) -> None:
-    """Hand back leased deliveries unsent (on shutdown), due again at once."""
-    if delivery_ids:
-        conn.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(list(delivery_ids)), Delivery.claimed_by == worker)
-            .values(claimed_by=None, next_attempt_at=now)
-        )
+def release_all(conn: Connection, now: datetime) -> int:
+    """Hand back every leased delivery, due at once; return how many.
 
-
-def next_attempt_at(conn: Connection) -> datetime | None:
-    """Return the earliest instant a pending delivery falls due."""
-    return conn.scalar(
-        select(func.min(Delivery.next_attempt_at)).where(Delivery.state == "pending")
+    Only safe when no other process can be sending: a SQLite daemon holding
+    the file's lock, at start-up, frees what a killed predecessor held.
+    """
+    stmt = (
+        update(Delivery)
+        .where(Delivery.state == "pending", Delivery.claimed_by.is_not(None))
+        .values(claimed_by=None, next_attempt_at=now)
     )
+    return int(conn.execute(stmt).rowcount or 0)
+
+
+def next_attempt_at(conn: Connection, skip_webhooks: Sequence[str] = ()) -> datetime | None:
+    """Return the earliest instant a pending delivery falls due (ignoring `skip_webhooks`)."""
+    stmt = select(func.min(Delivery.next_attempt_at)).where(Delivery.state == "pending")
+    if skip_webhooks:
+        stmt = stmt.where(Delivery.webhook.not_in(list(skip_webhooks)))
+    return conn.scalar(stmt)
 
 
 def listing(conn: Connection, state: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
@@ -207,15 +212,17 @@ def listing(conn: Connection, state: str | None = None, limit: int = 1000) -> li
 
 
 def backlog(conn: Connection, now: datetime) -> dict[str, Any]:
-    """Return the count of pending deliveries and the age of the oldest, in seconds."""
+    """Return the count of pending deliveries and how late the most overdue one is, in seconds.
+
+    A delivery waiting for its next retry is not late; one whose attempt is
+    due but not made (a stuck dispatcher, a saturated webhook) is.
+    """
     row = conn.execute(
-        select(func.count(), func.min(Delivery.created_at)).where(Delivery.state == "pending")
+        select(func.count(), func.min(Delivery.next_attempt_at)).where(Delivery.state == "pending")
     ).one()
-    oldest = row[1]
-    return {
-        "pending": row[0],
-        "oldest_pending_seconds": (now - oldest).total_seconds() if oldest else 0.0,
-    }
+    earliest = row[1]
+    late = max((now - earliest).total_seconds(), 0.0) if earliest else 0.0
+    return {"pending": row[0], "most_overdue_seconds": late}
 
 
 def attempts_of(conn: Connection, delivery_id: str) -> list[dict[str, Any]]:

@@ -215,7 +215,38 @@ class TestHttp:
             "outbox:backlog",
             "outbox:oldestPending",
         } <= set(body["checks"])
-        assert SECRET not in response.text
+
+    def test_a_failing_webhook_shows_in_health_and_no_secret_shows_anywhere(
+        self, settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
+    ) -> None:
+        token = "tok-" + uuid.uuid4().hex
+        header = "Bearer hdr-" + uuid.uuid4().hex
+        receiver.answer[hook_path] = 500
+        settings = {
+            **settings,
+            "PLEDGEWATCH_WEBHOOKS__DESK__URL": f"{receiver.url}{hook_path}?token={token}",
+            "PLEDGEWATCH_WEBHOOKS__DESK__HEADERS": json.dumps({"Authorization": header}),
+            "PLEDGEWATCH_RETRY_SCHEDULE": "1s,1s,1s,1h",
+        }
+        running = process.start(settings, tmp_path / "daemon.log")
+        try:
+            _import(settings, _seed(tmp_path, [{"id": "x", "title": "X", "deadline": _at(0)}]))
+            requests = receiver.wait_for(hook_path, count=3, timeout=20)
+            check: dict[str, object] = {}
+            for _ in range(100):  # the third failure is recorded just after it is answered
+                health = httpx.get(f"{running.url}/health")
+                check = health.json()["checks"].get("webhook:desk", [{}])[0]
+                if check.get("observedValue") == 3:
+                    break
+            outbox = process.cli("deliveries", "--json", settings=settings).stdout
+            config = process.cli("check-config", "--json", settings=settings).stdout
+        finally:
+            assert running.stop() == 0
+        assert requests[0].headers["authorization"] == header  # it was sent...
+        assert check["status"] == "warn" and check["output"] == "HTTP 500"
+        for text in (health.text, outbox, config, running.output()):
+            for secret in (SECRET, token, header):  # ...and shown nowhere
+                assert secret not in text
 
     def test_livez_and_readyz_answer(self, daemon: process.Daemon) -> None:
         assert httpx.get(f"{daemon.url}/livez").status_code == 200
@@ -317,7 +348,8 @@ class TestBadInput:
     def test_a_bad_setting_exits_78_naming_the_variable_and_hiding_the_value(
         self, sqlite_settings: dict[str, str], variable: str, value: str, command: str
     ) -> None:
-        result = process.cli(command, settings={**sqlite_settings, variable: value}, timeout=30)
+        bad = {**sqlite_settings, variable: value, "PLEDGEWATCH_HTTP_PORT": "0"}
+        result = process.cli(command, settings=bad, timeout=30)
         assert result.returncode == 78, result.stderr
         assert variable in result.stderr
         if "SECRET" in variable:
@@ -357,7 +389,7 @@ def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(
     try:
         second = process.cli(
             "run",
-            settings={**settings, "PLEDGEWATCH_HTTP_PORT": str(process.free_port())},
+            settings={**settings, "PLEDGEWATCH_HTTP_PORT": "0"},
             timeout=30,
         )
     finally:

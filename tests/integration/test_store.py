@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, Row, func, select
 
 from daemon.model.deadlines import read_deadline
 from daemon.model.pledge import Pledge
@@ -40,6 +40,29 @@ def _pledge(pledge_id: str = "syria-draft-constitution", **changes: object) -> P
     }
     values.update(changes)
     return Pledge(**values)  # type: ignore[arg-type]
+
+
+def _claim(
+    conn: Connection,
+    now: datetime,
+    token: str,
+    lease: datetime,
+    *,
+    limit: int = 10,
+    capacity: dict[str, int] | None = None,
+    per_webhook: int = 10,
+    skip_ids: tuple[str, ...] = (),
+) -> list[Row]:
+    return claims.claim_deliveries(
+        conn,
+        now,
+        token=token,
+        lease_until=lease,
+        capacity=capacity or {},
+        default_capacity=per_webhook,
+        limit=limit,
+        skip_ids=skip_ids,
+    )
 
 
 def _count(engine: Engine, column: object) -> int:
@@ -228,20 +251,16 @@ class TestOutbox:
             )
         lease = NOW + timedelta(seconds=45)
         with connector.write(engine) as conn:
-            first = claims.claim_deliveries(conn, NOW, worker="a", lease_until=lease, limit=10)
+            first = _claim(conn, NOW, "a", lease)
         with connector.write(engine) as conn:
-            during = claims.claim_deliveries(
-                conn, NOW + timedelta(seconds=10), worker="b", lease_until=lease, limit=10
-            )
+            during = _claim(conn, NOW + timedelta(seconds=10), "b", lease)
         later = lease + timedelta(seconds=1)
         with connector.write(engine) as conn:
-            after = claims.claim_deliveries(
-                conn, later, worker="b", lease_until=later + timedelta(seconds=45), limit=10
-            )
+            after = _claim(conn, later, "b", later + timedelta(seconds=45))
         result = outbox.Result("delivered", None, 204, None, 1.0)
         with connector.write(engine) as conn:
-            stale = outbox.record(conn, first[0].id, worker="a", now=later, result=result)
-            holder = outbox.record(conn, first[0].id, worker="b", now=later, result=result)
+            stale = outbox.record(conn, first[0].id, token="a", now=later, result=result)
+            holder = outbox.record(conn, first[0].id, token="b", now=later, result=result)
         assert len(first) == 1 and first[0].body == {"x": 1}
         assert during == []
         assert [r.id for r in after] == [first[0].id]
@@ -273,12 +292,10 @@ def test_two_replicas_claiming_at_once_never_get_the_same_delivery(postgres_url:
     later = NOW + timedelta(minutes=1)
     lease = later + timedelta(seconds=45)
     with connector.write(engine) as first_conn:
-        first = claims.claim_deliveries(first_conn, later, worker="a", lease_until=lease, limit=4)
+        first = _claim(first_conn, later, "a", lease, limit=4)
         # The first transaction is still open: its rows are locked, not yet leased to others.
         with connector.write(engine) as second_conn:
-            second = claims.claim_deliveries(
-                second_conn, later, worker="b", lease_until=lease, limit=4
-            )
+            second = _claim(second_conn, later, "b", lease, limit=4)
     assert len(first) == 4 and len(second) == 2
     assert not {r.id for r in first} & {r.id for r in second}
     engine.dispose()

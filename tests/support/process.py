@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +15,7 @@ from typing import IO
 import httpx
 
 COMMAND = str(Path(sys.executable).with_name("pledgewatch"))
-
-
-def free_port() -> int:
-    """Return a TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_STARTED = re.compile(r"action=daemon_started http=(http://\S+)")
 
 
 def environment(settings: dict[str, str]) -> dict[str, str]:
@@ -74,9 +68,8 @@ class Daemon:
 
 
 def start(settings: dict[str, str], log: Path, *, ready_timeout: float = 30) -> Daemon:
-    """Start `pledgewatch run` and wait (bounded) until /readyz answers 200."""
-    port = free_port()
-    settings = {"PLEDGEWATCH_HTTP_PORT": str(port), **settings}
+    """Start `pledgewatch run` on a port of its choosing; wait (bounded) until /readyz answers 200."""
+    settings = {"PLEDGEWATCH_HTTP_PORT": "0", **settings}
     handle = log.open("w")
     process = subprocess.Popen(
         [COMMAND, "run"],
@@ -85,14 +78,18 @@ def start(settings: dict[str, str], log: Path, *, ready_timeout: float = 30) -> 
         stderr=subprocess.STDOUT,
         text=True,
     )
-    daemon = Daemon(process, f"http://127.0.0.1:{port}", log, handle)
+    daemon = Daemon(process, "", log, handle)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             handle.close()
             raise AssertionError(f"daemon exited with {process.returncode}:\n{daemon.output()}")
+        if not daemon.url:
+            # Port 0: the daemon logs the address it bound, so no two tests race for a port.
+            found = _STARTED.search(daemon.output())
+            daemon.url = found[1] if found else ""
         try:
-            if httpx.get(f"{daemon.url}/readyz", timeout=1).status_code == 200:
+            if daemon.url and httpx.get(f"{daemon.url}/readyz", timeout=1).status_code == 200:
                 return daemon
         except httpx.TransportError:
             pass

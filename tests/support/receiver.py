@@ -6,6 +6,7 @@ session; each test reads only the requests sent to its own path.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -31,11 +32,17 @@ class Received:
 
 
 class Receiver:
-    """Records requests per path; `answer[path]` sets the status code returned (default 204)."""
+    """Records requests per path and answers as told.
+
+    `answer[path]` sets the status code (default 204); `raw[path]` sets the
+    response headers and body, to send answers no well-behaved server would.
+    """
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.answer: dict[str, int] = {}
+        self.raw: dict[str, tuple[list[tuple[bytes, bytes]], bytes]] = {}
+        self.delay: dict[str, float] = {}  # seconds to wait before answering
         self._lock = threading.Condition()
         self.url = ""
 
@@ -55,9 +62,12 @@ class Receiver:
         with self._lock:
             self.requests.append(record)
             self._lock.notify_all()
+        if scope["path"] in self.delay:
+            await asyncio.sleep(self.delay[scope["path"]])
         status = self.answer.get(scope["path"], 204)
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+        headers, body = self.raw.get(scope["path"], ([], b""))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def at(self, path: str) -> list[Received]:
         """Return the requests received on `path`, in arrival order."""

@@ -1,0 +1,190 @@
+"""The dispatcher against a real database and a real receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+from standardwebhooks.webhooks import Webhook
+
+from daemon.delivery.dispatcher import Dispatcher
+from daemon.model.pledge import Pledge
+from daemon.model.schedule import NoticeType, Policy
+from daemon.settings import Settings
+from daemon.store import connector, outbox, pledges
+from daemon.store.schema import Delivery
+from tests.support.receiver import Receiver
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+pytestmark = pytest.mark.receiver
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = connector.make_engine(database_url)
+    connector.migrate(engine)
+    with connector.write(engine) as conn:
+        pledge = Pledge(id="draft", title="Draft constitution", tags=("syria",))
+        pledges.upsert(conn, pledge, status_given=False, now=_now(), policy=Policy(), actor="t")
+    yield engine
+    engine.dispose()
+
+
+def _now() -> datetime:
+    # The real clock: the receiver's signature check compares webhook-timestamp with it.
+    return datetime.now(UTC)
+
+
+def _settings(receiver: Receiver, paths: dict[str, str], **extra: object) -> Settings:
+    hooks = {name: {"url": receiver.url + path, "secret": SECRET} for name, path in paths.items()}
+    return Settings(webhooks=hooks, allow_private_targets=True, **extra)  # type: ignore[arg-type]
+
+
+def _enqueue(engine: Engine, settings: Settings, count: int = 1) -> None:
+    with connector.write(engine) as conn:
+        for i in range(count):
+            at = _now() - timedelta(seconds=i + 1)
+            body = {"type": "commitment.due", "data": {"n": i}}
+            outbox.enqueue(
+                conn,
+                "draft",
+                NoticeType.DUE,
+                at,
+                body,
+                ["syria"],
+                now=_now(),
+                webhooks=settings.webhooks,
+            )
+
+
+def _states(engine: Engine) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    with connector.read(engine) as conn:
+        for webhook, state in conn.execute(select(Delivery.webhook, Delivery.state)):
+            found.setdefault(webhook, []).append(state)
+    return found
+
+
+@pytest.fixture
+def dispatchers() -> Iterator[list[tuple[Dispatcher, httpx.Client]]]:
+    made: list[tuple[Dispatcher, httpx.Client]] = []
+    yield made
+    for dispatcher, client in made:
+        dispatcher.close(5)
+        client.close()
+
+
+def _dispatcher(
+    engine: Engine, settings: Settings, made: list[tuple[Dispatcher, httpx.Client]], **options: int
+) -> tuple[Dispatcher, threading.Semaphore]:
+    done = threading.Semaphore(0)
+    client = httpx.Client(follow_redirects=False)
+    dispatcher = Dispatcher(
+        engine, settings, client, _now, worker="test", on_done=done.release, **options
+    )
+    made.append((dispatcher, client))
+    return dispatcher, done
+
+
+def _wait(done: threading.Semaphore, count: int) -> None:
+    for _ in range(count):
+        assert done.acquire(timeout=15), "a send did not finish in time"
+
+
+def test_it_posts_signed_and_records_the_delivery(
+    engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    path = f"/d/{uuid.uuid4().hex}"
+    settings = _settings(receiver, {"desk": path})
+    _enqueue(engine, settings)
+    dispatcher, done = _dispatcher(engine, settings, dispatchers)
+    dispatcher.send_due()
+    _wait(done, 1)
+    request = receiver.at(path)[0]
+    assert Webhook(SECRET).verify(request.body, request.headers) == {
+        "type": "commitment.due",
+        "data": {"n": 0},
+    }
+    with connector.read(engine) as conn:
+        listed = outbox.listing(conn)
+        attempts = outbox.attempts_of(conn, listed[0]["id"])
+    assert (listed[0]["state"], listed[0]["attempts"], listed[0]["last_status"]) == (
+        "delivered",
+        1,
+        204,
+    )
+    assert request.headers["webhook-id"] == listed[0]["id"]
+    assert [a["status"] for a in attempts] == [204]
+    assert dispatcher.health["desk"].delivered == 1
+
+
+def test_an_undecodable_answer_is_a_recorded_failure_retried_until_dead(
+    engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    path = f"/d/{uuid.uuid4().hex}"
+    receiver.raw[path] = ([(b"content-encoding", b"gzip")], b"this is not gzip")
+    receiver.answer[path] = 200
+    settings = _settings(receiver, {"desk": path}, retry_schedule="0,0")
+    _enqueue(engine, settings)
+    dispatcher, done = _dispatcher(engine, settings, dispatchers)
+    for _ in range(3):  # the first try and the two retries of the schedule
+        dispatcher.send_due()
+        _wait(done, 1)
+    assert dispatcher.send_due() is None  # nothing left pending
+    with connector.read(engine) as conn:
+        listed = outbox.listing(conn)
+        attempts = outbox.attempts_of(conn, listed[0]["id"])
+    assert listed[0]["state"] == "dead"
+    assert len(attempts) == 3 == len(receiver.at(path))
+    assert all(a["error"] and a["error"].startswith("DecodingError") for a in attempts)
+
+
+def test_a_slow_webhook_gets_no_more_than_its_share_and_the_others_are_served(
+    engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    slow, fast = f"/slow/{uuid.uuid4().hex}", f"/fast/{uuid.uuid4().hex}"
+    receiver.delay[slow] = 3.0
+    settings = _settings(receiver, {"slow": slow, "fast": fast})
+    _enqueue(engine, settings, count=4)  # four notices, each to both webhooks
+    dispatcher, done = _dispatcher(engine, settings, dispatchers, workers=4, per_webhook=1)
+    dispatcher.send_due()
+    receiver.wait_for(fast, count=1, timeout=5)
+    with connector.read(engine) as conn:
+        leased = list(
+            conn.execute(
+                select(Delivery.webhook).where(
+                    Delivery.claimed_by.is_not(None), Delivery.webhook == "slow"
+                )
+            )
+        )
+    assert len(leased) == 1  # its cap, though four are due and two workers are idle
+    # Every finished send wakes the drain (here: by hand) to claim the next.
+    while len(receiver.at(fast)) < 4:
+        _wait(done, 1)
+        dispatcher.send_due()
+    assert len(receiver.at(slow)) <= 2
+
+
+def test_the_console_takes_every_notice_when_no_webhook_is_configured(
+    engine: Engine,
+    dispatchers: list[tuple[Dispatcher, httpx.Client]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = Settings()
+    with connector.write(engine) as conn:
+        body = {
+            "type": "commitment.due",
+            "timestamp": "2016-08-01T00:00:00+03:00",
+            "data": {"commitment": {"id": "draft", "title": "Draft constitution"}},
+        }
+        outbox.enqueue(conn, "draft", NoticeType.DUE, _now(), body, [], now=_now(), webhooks={})
+    dispatcher, done = _dispatcher(engine, settings, dispatchers)
+    dispatcher.send_due()
+    _wait(done, 1)
+    assert "commitment.due draft: Draft constitution" in capsys.readouterr().out
+    assert _states(engine) == {"console": ["delivered"]}
