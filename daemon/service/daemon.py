@@ -28,15 +28,15 @@ from daemon.delivery.dispatcher import Dispatcher
 from daemon.service import checks, http, notify
 from daemon.service.loop import Drain
 from daemon.service.planner import Planner
-from daemon.settings import Settings, mask_database_url
+from daemon.settings import CONSOLE, Settings, mask_database_url
 from daemon.store import connector, outbox
 
 logger = logging.getLogger(__name__)
 
 MAX_SLEEP = timedelta(seconds=60)  # the longest the planner sleeps without looking
-WATCH_INTERVAL_SECONDS = (
-    0.25  # how often the change signal is read; a change is planned within a second
-)
+# How often SQLite's change counter is read: a change is planned within a second.
+WATCH_INTERVAL_SECONDS = 0.25
+RETRY_WATCH_SECONDS = 5.0  # after an unexpected error in the watch
 STOP_GRACE_SECONDS = 10.0  # how long sends in flight may take to finish on stop
 
 
@@ -73,6 +73,7 @@ class Daemon:
         )
         self.planner = Planner(self.engine, self.settings, self.clock, on_enqueued=self._wake_send)
         self.watcher = connector.ChangeWatcher(self.engine)
+        self._watch_thread = threading.Thread(target=self._watch, name="watch", daemon=True)
         self.plan_job: Drain | None = None
         self.send_job: Drain | None = None
 
@@ -81,26 +82,25 @@ class Daemon:
             self.send_job.wake()
 
     def _watch(self) -> None:
-        if self.watcher.changed() and self.plan_job is not None:
-            self.plan_job.wake()
+        """Wake the planner whenever another process commits (a thread of its own)."""
+        while not self.stop_requested.is_set():
+            try:
+                if self.watcher.wait(WATCH_INTERVAL_SECONDS) and self.plan_job is not None:
+                    self.plan_job.wake()
+            except Exception:
+                logger.exception("change watch failed", extra={"action": "watch_failed"})
+                self.stop_requested.wait(RETRY_WATCH_SECONDS)
 
     def start(self) -> None:
-        """Start the scheduler with its three in-memory jobs."""
+        """Start the scheduler with its two in-memory drains, and the change watch."""
         self.plan_job = Drain(
             self.scheduler, "plan", self.planner.drain, clock=self.clock, max_sleep=MAX_SLEEP
         )
         self.send_job = Drain(
             self.scheduler, "send", self.dispatcher.send_due, clock=self.clock, max_sleep=MAX_SLEEP
         )
-        self.scheduler.add_job(
-            self._watch,
-            "interval",
-            seconds=WATCH_INTERVAL_SECONDS,
-            id="watch",
-            max_instances=1,
-            coalesce=True,
-        )
         self.scheduler.start()
+        self._watch_thread.start()
 
     def alive(self) -> bool:
         """True while the scheduler runs."""
@@ -117,10 +117,12 @@ class Daemon:
             checks.database(self.engine),
             *checks.outbox_backlog(self.engine, now),
         ]
-        found += [
-            checks.webhook(name, h.consecutive_failures, h.last_error)
-            for name, h in sorted(self.dispatcher.health.items())
-        ]
+        # Every configured webhook, sent to yet or not (the console when none is).
+        names = sorted(self.settings.webhooks) or [CONSOLE]
+        for name in names:
+            seen = self.dispatcher.health.get(name)
+            failures, error = (seen.consecutive_failures, seen.last_error) if seen else (0, None)
+            found.append(checks.webhook(name, failures, error))
         return found
 
     def stop(self) -> None:
@@ -141,6 +143,7 @@ class Daemon:
                 )
         self.dispatcher.close(STOP_GRACE_SECONDS)
         self.client.close()
+        self._watch_thread.join(timeout=2 * WATCH_INTERVAL_SECONDS + 1)
         self.watcher.close()
         self.engine.dispose()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -147,11 +148,16 @@ class ChangeWatcher:
         self._pg: Any = None
         self._version: int | None = None
 
-    def changed(self) -> bool:
-        """Return True when something was committed since the last call."""
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds; return True when something was committed meanwhile.
+
+        PostgreSQL blocks on the socket until a notice arrives (no work while
+        idle); SQLite sleeps, then compares `data_version` once.
+        """
         if self._engine.dialect.name == "sqlite":
+            time.sleep(timeout)
             return self._sqlite_changed()
-        return self._pg_changed()
+        return self._pg_changed(timeout)
 
     def _sqlite_changed(self) -> bool:
         if self._sqlite is None:
@@ -162,20 +168,28 @@ class ChangeWatcher:
         self._version = version
         return changed
 
-    def _pg_changed(self) -> bool:
+    def _pg_changed(self, timeout: float) -> bool:
         import psycopg
 
         try:
             if self._pg is None:
                 url = self._engine.url.set(drivername="postgresql")
+                # Keepalives: a connection dropped without a word must still be noticed.
                 self._pg = psycopg.connect(
-                    url.render_as_string(hide_password=False), autocommit=True
+                    url.render_as_string(hide_password=False),
+                    autocommit=True,
+                    connect_timeout=5,
+                    keepalives=1,
+                    keepalives_idle=30,
+                    keepalives_interval=10,
+                    keepalives_count=3,
                 )
                 self._pg.execute(f"LISTEN {CHANNEL}")
                 return True  # we may have missed notices while not listening
-            return any(True for _ in self._pg.notifies(timeout=0, stop_after=None))
+            return any(True for _ in self._pg.notifies(timeout=timeout, stop_after=1))
         except psycopg.Error:
             self.close()
+            time.sleep(timeout)  # the server is away: try again later, not in a tight loop
             return False
 
     def close(self) -> None:

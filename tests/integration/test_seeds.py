@@ -1,0 +1,150 @@
+"""Seed files read and applied against real databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from sqlalchemy import Engine
+
+from daemon import seeds
+from daemon.model.schedule import Policy
+from daemon.model.statuses import Status
+from daemon.store import connector, pledges
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = connector.make_engine(database_url)
+    connector.migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def _write(folder: Path, commitments: list[dict[str, object]], **top: object) -> Path:
+    path = folder / "seed.yaml"
+    path.write_text(yaml.safe_dump({**top, "commitments": commitments}))
+    return path
+
+
+def _apply(engine: Engine, path: Path) -> dict[str, int]:
+    loaded = seeds.load([path], default_zone=ZoneInfo("UTC"), now=NOW)
+    with connector.write(engine) as conn:
+        return seeds.apply(conn, loaded, now=NOW, policy=Policy())
+
+
+def test_the_moscow_seed_reads_by_august_against_its_publication_date(engine: Engine) -> None:
+    counts = _apply(engine, ROOT / "seeds" / "moscow-talks-2016.yaml")
+    with connector.read(engine) as conn:
+        draft = pledges.get(conn, "syria-draft-constitution").pledge
+        sanctions = pledges.get(conn, "lift-russia-sanctions").pledge
+    assert counts["created"] == 12
+    assert draft.window is not None
+    assert (
+        draft.window.earliest.astimezone(ZoneInfo("Europe/Moscow")).isoformat()
+        == "2016-08-01T00:00:00+03:00"
+    )
+    assert draft.source.publisher == "Free Press Journal"
+    assert [(c.requires, c.status) for c in sanctions.conditions] == [
+        ("minsk-implemented", Status.KEPT)
+    ]
+
+
+def test_importing_the_same_file_twice_changes_nothing_whatever_the_order_of_conditions(
+    engine: Engine, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        [
+            {"id": "b", "title": "B"},
+            {"id": "a", "title": "A"},
+            {
+                "id": "c",
+                "title": "C",
+                "kind": "conditional",
+                "conditions": [{"requires": "b"}, {"requires": "a", "status": "in_progress"}],
+            },
+        ],
+    )
+    assert _apply(engine, path) == {"created": 3, "updated": 0, "unchanged": 0}
+    assert _apply(engine, path) == {"created": 0, "updated": 0, "unchanged": 3}
+
+
+def test_conditions_are_written_after_what_they_require_along_a_chain(
+    engine: Engine, tmp_path: Path
+) -> None:
+    chain = [
+        {"id": "a", "title": "A", "kind": "conditional", "conditions": [{"requires": "b"}]},
+        {"id": "b", "title": "B", "kind": "conditional", "conditions": [{"requires": "c"}]},
+        {"id": "c", "title": "C"},
+    ]
+    assert _apply(engine, _write(tmp_path, chain))["created"] == 3
+
+
+def test_a_cycle_of_conditions_is_refused_naming_its_members(
+    engine: Engine, tmp_path: Path
+) -> None:
+    cycle = [
+        {"id": "a", "title": "A", "kind": "conditional", "conditions": [{"requires": "b"}]},
+        {"id": "b", "title": "B", "kind": "conditional", "conditions": [{"requires": "a"}]},
+    ]
+    with pytest.raises(seeds.SeedError, match="cycle") as caught:
+        _apply(engine, _write(tmp_path, cycle))
+    assert caught.value.field == "conditions"
+    assert "a" in str(caught.value) and "b" in str(caught.value)
+    with connector.read(engine) as conn:
+        assert pledges.list_all(conn) == []
+
+
+@pytest.mark.parametrize(
+    ("commitments", "field"),
+    [
+        pytest.param(
+            [{"id": "a", "title": "A", "deadline": "2016-02-30"}], None, id="date-not-on-calendar"
+        ),
+        pytest.param(
+            [
+                {"id": "b", "title": "B"},
+                {
+                    "id": "a",
+                    "title": "A",
+                    "conditions": [{"requires": "b"}, {"requires": "b", "status": "broken"}],
+                },
+            ],
+            "conditions",
+            id="same-condition-twice",
+        ),
+        pytest.param(
+            [{"id": "a", "title": "A", "deadline": "December 9999"}],
+            "deadline",
+            id="off-the-calendar",
+        ),
+        pytest.param(
+            [{"id": "a", "title": "A", "reminders": ["1000000000d"]}],
+            "reminders",
+            id="huge-reminder",
+        ),
+        pytest.param([{"id": "a", "title": "A\0B"}], "title", id="nul-in-title"),
+        pytest.param([{"id": "a", "title": "A", "colour": "red"}], "colour", id="unknown-field"),
+    ],
+)
+def test_bad_seeds_are_refused_before_anything_is_written(
+    engine: Engine, tmp_path: Path, commitments: list[dict[str, object]], field: str | None
+) -> None:
+    path = tmp_path / "seed.yaml"
+    text = yaml.safe_dump({"commitments": commitments})
+    # safe_dump quotes dates; an unquoted date is what people write and YAML reads as a date.
+    path.write_text(text.replace("'2016-02-30'", "2016-02-30"))
+    with pytest.raises(seeds.SeedError) as caught:
+        _apply(engine, path)
+    assert caught.value.file == str(path)
+    assert caught.value.field == field
+    with connector.read(engine) as conn:
+        assert pledges.list_all(conn) == []
