@@ -11,18 +11,18 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from daemon.clock import Clock
 from daemon.model import documents, schedule
 from daemon.settings import Settings
 from daemon.store import claims, connector, outbox, pledges
-from daemon.store.schema import Commitment
 
 logger = logging.getLogger(__name__)
 
 POISON_BACKOFF = timedelta(hours=1)
+LOST_RACE_PAUSE = timedelta(milliseconds=100)
 
 
 class Planner:
@@ -45,13 +45,19 @@ class Planner:
 
     def drain(self) -> datetime | None:
         """Plan everything due now; return the next instant a pledge falls due."""
-        now = self._clock()
-        while not self.stopping and self.plan_one(now):
+        while not self.stopping:
             now = self._clock()
-        while not self.stopping and self.fan_out_one(now):
-            now = self._clock()
-        with connector.read(self._engine) as conn:
-            return conn.scalar(select(func.min(Commitment.next_notice_at)))
+            # Look first in a read transaction: writers are only serialised when there is work.
+            with connector.read(self._engine) as conn:
+                next_at, unfanned = claims.peek(conn)
+            if next_at is not None and next_at <= now:
+                if not self.plan_one(now):
+                    return now + LOST_RACE_PAUSE  # another replica holds it: look again shortly
+            elif unfanned:
+                self.fan_out_one(now)
+            else:
+                return next_at
+        return None
 
     def plan_one(self, now: datetime) -> bool:
         """Plan one due pledge; return False when none is due.

@@ -11,9 +11,16 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, func, select, update
 
 from daemon.store.schema import Commitment, Delivery, Event
+
+
+def peek(conn: Connection) -> tuple[datetime | None, bool]:
+    """Return the earliest next notice and whether an event waits for fan-out; locks nothing."""
+    next_at = conn.scalar(select(func.min(Commitment.next_notice_at)))
+    unfanned = conn.scalar(select(Event.id).where(Event.fanned_out_at.is_(None)).limit(1))
+    return next_at, unfanned is not None
 
 
 def claim_due_pledge(conn: Connection, now: datetime) -> Row | None:
