@@ -22,7 +22,7 @@ from daemon.model.durations import DurationError, format_duration, parse_duratio
 from daemon.model.statuses import parse_status
 from daemon.service import checks
 from daemon.settings import ConfigError, Settings, load_settings, mask_database_url
-from daemon.store import connector, outbox, pledges
+from daemon.store import connector, outbox, pledges, webhooks
 
 EXIT_RUNTIME = 1
 EXIT_INPUT = 2
@@ -347,6 +347,49 @@ def deliveries(
             for d in found
         ],
     )
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    delivery_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="A delivery id.")
+    ] = None,
+    dead: Annotated[bool, typer.Option("--dead", help="Every dead delivery.")] = False,
+) -> None:
+    """Send a delivery again (same webhook-id, the retry schedule starts over)."""
+    if (delivery_id is None) == (not dead):
+        _fail("give a delivery ID or --dead (not both)", EXIT_INPUT)
+    engine = _engine(_settings(ctx))
+    now = system_clock()
+    with connector.write(engine) as conn:
+        if dead:
+            count = outbox.replay_dead(conn, now=now)
+        else:
+            assert delivery_id is not None
+            state = outbox.state_of(conn, delivery_id)
+            if state is None:
+                _fail(f"no delivery with id {delivery_id!r}", EXIT_INPUT)
+            if state == "pending":
+                _fail(f"delivery {delivery_id} is still pending: it will be sent", EXIT_INPUT)
+            count = int(outbox.replay(conn, delivery_id, now=now))
+        connector.signal_change(conn)
+    typer.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again")
+
+
+@app.command("enable-webhook")
+def enable_webhook(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")]
+) -> None:
+    """Enable a webhook disabled after a 410 Gone; its waiting deliveries are sent."""
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    with connector.write(engine) as conn:
+        changed = webhooks.enable(conn, name.lower(), now=system_clock())
+        connector.signal_change(conn)
+    if not changed:
+        _fail(f"webhook {name!r} is not disabled", EXIT_INPUT)
+    typer.echo(f"webhook {name.lower()} enabled")
 
 
 @app.command("check-config")

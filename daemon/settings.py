@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import os
 import re
@@ -70,6 +71,24 @@ Duration = Annotated[timedelta, NoDecode, BeforeValidator(_duration)]
 CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
 
 
+def _split_secrets(text: str) -> list[str]:
+    return [part for part in re.split(r"[\s,]+", text) if part]
+
+
+def _networks(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return tuple(ipaddress.ip_network(p.strip()) for p in value.split(",") if p.strip())
+        except ValueError as exc:
+            raise ValueError(f"not a list of networks such as 10.0.0.0/8,::1/128 ({exc})") from None
+    return value
+
+
+Networks = Annotated[
+    tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode, BeforeValidator(_networks)
+]
+
+
 class WebhookSettings(BaseModel):
     """One webhook block: `PLEDGEWATCH_WEBHOOKS__<NAME>__URL` and its siblings."""
 
@@ -77,7 +96,7 @@ class WebhookSettings(BaseModel):
 
     url: str
     secret: SecretStr | None = None
-    format: Literal["json"] = "json"
+    format: Literal["json", "slack", "discord", "teams", "cloudevents"] = "json"
     events: CommaList = ()
     tags: CommaList = ()
     headers: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
@@ -98,18 +117,30 @@ class WebhookSettings(BaseModel):
     @field_validator("secret")
     @classmethod
     def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith("whsec_"):
-            raise ValueError("must start with whsec_ followed by base64 (the value is not shown)")
-        if value is not None:
+        if value is None:
+            return value
+        parts = _split_secrets(value.get_secret_value())
+        if not parts:
+            raise ValueError("is empty")
+        for position, part in enumerate(parts, start=1):
+            # Positions, never values: the message must not carry the secret.
+            where = f"secret {position}" if len(parts) > 1 else "it"
+            if not part.startswith("whsec_"):
+                raise ValueError(f"{where} must start with whsec_ followed by base64 (not shown)")
             try:
-                key = base64.b64decode(value.get_secret_value()[len("whsec_") :], validate=True)
+                key = base64.b64decode(part[len("whsec_") :], validate=True)
             except binascii.Error:
                 raise ValueError(
-                    "the part after whsec_ is not base64 (the value is not shown)"
+                    f"{where}: the part after whsec_ is not base64 (not shown)"
                 ) from None
             if not key:
-                raise ValueError("the key after whsec_ is empty")
+                raise ValueError(f"{where}: the key after whsec_ is empty")
         return value
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every signing secret: several during a rotation, each giving one signature."""
+        return _split_secrets(self.secret.get_secret_value()) if self.secret else []
 
     @field_validator("events")
     @classmethod
@@ -179,6 +210,9 @@ class Settings(BaseSettings):
         timedelta(hours=10),
     )
     allow_private_targets: bool = False
+    allowed_targets: Networks = ()
+    max_concurrency: int = Field(default=8, ge=1, le=256)
+    webhook_concurrency: int = Field(default=4, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
@@ -262,6 +296,9 @@ class Settings(BaseSettings):
             "overdue_repeat": _fmt(self.overdue_repeat),
             "retry_schedule": ",".join(_fmt(d) for d in self.retry_schedule),
             "allow_private_targets": self.allow_private_targets,
+            "allowed_targets": ",".join(str(n) for n in self.allowed_targets),
+            "max_concurrency": self.max_concurrency,
+            "webhook_concurrency": self.webhook_concurrency,
             "log_level": self.log_level,
             "log_format": self.log_format,
             "webhooks": {

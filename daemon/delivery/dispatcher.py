@@ -35,14 +35,14 @@ from daemon import __version__
 from daemon.clock import Clock
 from daemon.delivery import formats, guard, retry, signing
 from daemon.settings import CONSOLE, Settings, WebhookSettings, mask_url
-from daemon.store import claims, connector, outbox
+from daemon.store import claims, connector, outbox, webhooks
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"pledgewatch/{__version__}"
-LEASE_MARGIN = timedelta(
-    seconds=30
-)  # beyond the longest timeout, before another worker may take over
+# Beyond the longest timeout, before another worker may take a delivery over.
+LEASE_MARGIN = timedelta(seconds=30)
+RESPONSE_LIMIT = 64 * 1024  # bytes of an answer read at most; the rest is never read
 
 
 @dataclass
@@ -108,6 +108,9 @@ class Dispatcher:
             now = self._clock()
             token = f"{self._worker}/{uuid.uuid4().hex[:8]}"
             with connector.write(self._engine) as conn:
+                # A webhook gone (410) takes nothing until an operator enables it again.
+                for name in webhooks.disabled(conn):
+                    capacity[name] = 0
                 rows = claims.claim_deliveries(
                     conn,
                     now,
@@ -135,7 +138,7 @@ class Dispatcher:
     def _deliver(self, row: Row) -> None:
         try:
             try:
-                outcome, permanent = self._send(row)
+                outcome = self._send(row)
             except Exception as exc:
                 # A bug or an error nobody foresaw: record it as a failed attempt, so
                 # the retry schedule still bounds it and it ends dead, not resent forever.
@@ -143,14 +146,9 @@ class Dispatcher:
                     "delivery failed unexpectedly",
                     extra={"action": "delivery_crashed", "delivery": row.id},
                 )
-                outcome, permanent = (
-                    retry.Outcome(None, f"internal error: {type(exc).__name__}", 0.0),
-                    False,
-                )
+                outcome = retry.Outcome(None, f"internal error: {type(exc).__name__}", 0.0)
             now = self._clock()
-            decision = retry.decide(
-                row.attempts + 1, outcome, now, self.settings.retry_schedule, permanent=permanent
-            )
+            decision = retry.decide(row.attempts + 1, outcome, now, self.settings.retry_schedule)
             result = outbox.Result(
                 decision.state,
                 decision.retry_at,
@@ -160,6 +158,9 @@ class Dispatcher:
             )
             with connector.write(self._engine) as conn:
                 recorded = outbox.record(conn, row.id, token=row.token, now=now, result=result)
+                if recorded and decision.disable_webhook:
+                    reason = f"HTTP {outcome.status_code} Gone at {now:%Y-%m-%d %H:%M:%SZ}"
+                    webhooks.disable(conn, row.webhook, reason=reason, now=now)
             self._note(row, outcome, decision, recorded)
         except Exception:
             # Recording failed (the database is away): the lease runs out and the
@@ -174,38 +175,44 @@ class Dispatcher:
                 self._by_webhook[row.webhook] -= 1
             self._on_done()
 
-    def _send(self, row: Row) -> tuple[retry.Outcome, bool]:
-        """Post one delivery; return its outcome and whether the failure is permanent."""
+    def _send(self, row: Row) -> retry.Outcome:
+        """Post one delivery and return how it went; never raises for the receiver's faults."""
         started = time.perf_counter()
         if row.webhook == CONSOLE:
             print(formats.console_line(row.body), file=self._out, flush=True)
-            return retry.Outcome(None, None, _ms(started)), False
+            return retry.Outcome(None, None, _ms(started))
         hook = self.settings.webhooks.get(row.webhook)
         if hook is None:
             message = f"webhook {row.webhook!r} is no longer configured"
-            return retry.Outcome(None, message, 0.0), True
-        try:
-            guard.check(hook.url, allow_private=self.settings.allow_private_targets)
-        except guard.TargetRefused as exc:
-            return retry.Outcome(None, f"refused: {exc}", _ms(started)), True
-        except guard.TargetUnresolved as exc:
-            return retry.Outcome(None, str(exc), _ms(started)), False
+            return retry.Outcome(None, message, 0.0, permanent=True)
         content, headers = self._request(row, hook)
+        seconds = hook.timeout.total_seconds()
         try:
-            response = self._client.post(
-                hook.url, content=content, headers=headers, timeout=hook.timeout.total_seconds()
-            )
+            with self._client.stream(
+                "POST", hook.url, content=content, headers=headers, timeout=seconds
+            ) as response:
+                _drain(response)
+        except guard.TargetRefused as exc:
+            return retry.Outcome(None, f"refused: {exc}", _ms(started), permanent=True)
+        except guard.TargetUnresolved as exc:
+            return retry.Outcome(None, str(exc), _ms(started))
         except httpx.TimeoutException:
-            seconds = hook.timeout.total_seconds()
-            return retry.Outcome(None, f"timed out after {seconds:g}s", _ms(started)), False
+            return retry.Outcome(
+                None, f"timed out after {seconds:g}s", _ms(started), timed_out=True
+            )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             message = _scrub(str(exc) or type(exc).__name__, hook)
-            return retry.Outcome(None, f"{type(exc).__name__}: {message}", _ms(started)), False
-        error = None if response.status_code in retry.ACCEPTED else f"HTTP {response.status_code}"
-        return retry.Outcome(response.status_code, error, _ms(started)), False
+            return retry.Outcome(None, f"{type(exc).__name__}: {message}", _ms(started))
+        status = response.status_code
+        return retry.Outcome(
+            status,
+            None if status in retry.ACCEPTED else f"HTTP {status}",
+            _ms(started),
+            retry_after=retry.parse_retry_after(response.headers.get("retry-after"), self._clock()),
+        )
 
     def _request(self, row: Row, hook: WebhookSettings) -> tuple[bytes, dict[str, str]]:
-        content, content_type = formats.render(hook.format, row.body)
+        content, content_type = formats.render(hook.format, row.body, delivery_id=row.id)
         timestamp = int(self._clock().timestamp())
         headers = {
             **hook.headers,
@@ -214,9 +221,11 @@ class Dispatcher:
             "webhook-id": row.id,
             "webhook-timestamp": str(timestamp),
         }
-        if hook.secret is not None:
-            headers["webhook-signature"] = signing.signature(
-                hook.secret.get_secret_value(), row.id, timestamp, content
+        if hook.secrets:
+            # One signature per secret, space-separated: receivers on the old or the new
+            # secret both verify during a rotation.
+            headers["webhook-signature"] = " ".join(
+                signing.signature(secret, row.id, timestamp, content) for secret in hook.secrets
             )
         return content, headers
 
@@ -273,10 +282,24 @@ class Dispatcher:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _drain(response: httpx.Response) -> None:
+    """Read at most RESPONSE_LIMIT bytes of the answer, undecoded, and drop them.
+
+    Only the status and headers matter. Reading a small answer to its end lets
+    the connection be reused; a huge one is cut off (the connection is closed),
+    so no receiver can make the daemon hold its body in memory.
+    """
+    read = 0
+    for chunk in response.iter_raw():
+        read += len(chunk)
+        if read > RESPONSE_LIMIT:
+            break
+
+
 def _scrub(text: str, hook: WebhookSettings) -> str:
     """Return an error text with the webhook's URL masked and its header values and secret removed."""
     text = text.replace(hook.url, mask_url(hook.url))
-    secrets = [*hook.headers.values(), hook.secret.get_secret_value() if hook.secret else ""]
+    secrets = [*hook.headers.values(), *hook.secrets]
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text

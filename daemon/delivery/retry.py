@@ -1,4 +1,16 @@
-"""The retry decision: a pure function of attempts made, the outcome and now."""
+"""The retry decision: a pure function of attempts made, the outcome and now.
+
+The policy, after the Standard Webhooks senders:
+
+* 2xx delivers; anything else fails (3xx too: redirects are not followed).
+* A failure waits for the next step of the schedule, ±20% jitter.
+* 429 and timeouts wait at least a minute; `Retry-After` (seconds or an HTTP
+  date) is honoured when it asks for longer, up to a day.
+* 410 Gone disables the webhook: the delivery waits, pending, until an operator
+  enables the webhook again.
+* A permanent failure (a refused target, a webhook no longer configured) is
+  dead at once; so is any failure once the schedule is spent.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +18,16 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 # Plus or minus this share of each wait, so retries from many deliveries spread out.
 JITTER = 0.2
 # Answers that count as delivered; everything else (3xx included) is a failure.
 ACCEPTED = range(200, 300)
+TOO_MANY_REQUESTS = 429
+GONE = 410
+SLOW_DOWN = timedelta(seconds=60)  # the least wait after a 429 or a timeout
+LONGEST_RETRY_AFTER = timedelta(days=1)  # a Retry-After asking for more is capped here
 
 
 @dataclass(frozen=True)
@@ -23,6 +40,9 @@ class Outcome:
     status_code: int | None
     error: str | None
     duration_ms: float
+    retry_after: timedelta | None = None  # what the receiver asked for, if it did
+    timed_out: bool = False
+    permanent: bool = False  # waiting cannot fix it (a refused target)
 
     @property
     def ok(self) -> bool:
@@ -32,10 +52,14 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Decision:
-    """The delivery's next state: delivered, pending (retry at `retry_at`) or dead."""
+    """The delivery's next state: delivered, pending (retry at `retry_at`) or dead.
+
+    `disable_webhook` is set when the receiver said the endpoint is gone.
+    """
 
     state: str
     retry_at: datetime | None = None
+    disable_webhook: bool = False
 
 
 def decide(
@@ -44,8 +68,6 @@ def decide(
     now: datetime,
     schedule: Sequence[timedelta],
     rand: Callable[[], float] = random.random,
-    *,
-    permanent: bool = False,
 ) -> Decision:
     """Return what follows attempt number `attempts` (1 for the first try).
 
@@ -55,12 +77,37 @@ def decide(
         now: when it ended.
         schedule: waits before the 2nd, 3rd... tries; when spent, the delivery is dead.
         rand: a source of [0, 1) for the jitter (tests pass a constant).
-        permanent: the failure cannot heal by waiting (a refused target).
     """
     if outcome.ok:
         return Decision("delivered")
-    if permanent or attempts > len(schedule):
+    if outcome.permanent:
         return Decision("dead")
-    wait = schedule[attempts - 1]
-    factor = 1 + JITTER * (2 * rand() - 1)
-    return Decision("pending", now + wait * factor)
+    if outcome.status_code == GONE:
+        return Decision("pending", now, disable_webhook=True)
+    if attempts > len(schedule):
+        return Decision("dead")
+    wait = schedule[attempts - 1] * (1 + JITTER * (2 * rand() - 1))
+    if outcome.status_code == TOO_MANY_REQUESTS or outcome.timed_out:
+        wait = max(wait, SLOW_DOWN)
+    if outcome.retry_after is not None:
+        wait = max(wait, min(outcome.retry_after, LONGEST_RETRY_AFTER))
+    return Decision("pending", now + wait)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """Return the wait a `Retry-After` header asks for (seconds or an HTTP date), or None.
+
+    A date in the past asks for no wait; anything unreadable is ignored.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return timedelta(seconds=min(int(text), int(LONGEST_RETRY_AFTER.total_seconds())))
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(when - now, timedelta(0))

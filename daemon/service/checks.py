@@ -120,8 +120,15 @@ def outbox_backlog(engine: Engine, now: datetime) -> list[Check]:
     ]
 
 
-def webhook(name: str, consecutive_failures: int, last_error: str | None) -> Check:
-    """Warn when a webhook keeps failing; its last error is shown (secrets are never in it)."""
+def webhook(
+    name: str, consecutive_failures: int, last_error: str | None, *, disabled: str | None = None
+) -> Check:
+    """Warn when a webhook keeps failing or was disabled; its last error is shown (never a secret)."""
+    if disabled is not None:
+        output = f"disabled ({disabled}): its deliveries wait; `pledgewatch enable-webhook {name}`"
+        return Check(
+            f"webhook:{name}", "warn", consecutive_failures, "consecutive failures", output
+        )
     status = "warn" if consecutive_failures >= WEBHOOK_WARN_FAILURES else "pass"
     return Check(
         f"webhook:{name}", status, consecutive_failures, "consecutive failures", last_error

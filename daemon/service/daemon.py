@@ -17,19 +17,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
 
-import httpx
 import uvicorn
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
 from daemon.clock import Clock, system_clock
+from daemon.delivery import guard
 from daemon.delivery.dispatcher import Dispatcher
 from daemon.service import checks, http, notify
 from daemon.service.loop import Drain
 from daemon.service.planner import Planner
 from daemon.settings import CONSOLE, Settings, mask_database_url
-from daemon.store import connector, outbox
+from daemon.store import connector, outbox, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +60,16 @@ class Daemon:
             executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"misfire_grace_time": None},
         )
-        self.client = httpx.Client(
-            follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=16)
-        )
+        policy = guard.Policy(self.settings.allow_private_targets, self.settings.allowed_targets)
+        self.client = guard.client(policy, max_connections=self.settings.max_concurrency)
         self.dispatcher = Dispatcher(
             self.engine,
             self.settings,
             self.client,
             self.clock,
             worker=self.worker,
+            workers=self.settings.max_concurrency,
+            per_webhook=self.settings.webhook_concurrency,
             on_done=self._wake_send,
         )
         self.planner = Planner(self.engine, self.settings, self.clock, on_enqueued=self._wake_send)
@@ -85,8 +86,11 @@ class Daemon:
         """Wake the planner whenever another process commits (a thread of its own)."""
         while not self.stop_requested.is_set():
             try:
-                if self.watcher.wait(WATCH_INTERVAL_SECONDS) and self.plan_job is not None:
-                    self.plan_job.wake()
+                if self.watcher.wait(WATCH_INTERVAL_SECONDS):
+                    # A pledge changed, or deliveries were replayed or a webhook enabled.
+                    for drain in (self.plan_job, self.send_job):
+                        if drain is not None:
+                            drain.wake()
             except Exception:
                 logger.exception("change watch failed", extra={"action": "watch_failed"})
                 self.stop_requested.wait(RETRY_WATCH_SECONDS)
@@ -117,12 +121,18 @@ class Daemon:
             checks.database(self.engine),
             *checks.outbox_backlog(self.engine, now),
         ]
+        try:
+            with connector.read(self.engine) as conn:
+                gone = webhooks.disabled(conn)
+        except Exception:
+            gone = {}  # the database check above already fails
         # Every configured webhook, sent to yet or not (the console when none is).
         names = sorted(self.settings.webhooks) or [CONSOLE]
         for name in names:
             seen = self.dispatcher.health.get(name)
             failures, error = (seen.consecutive_failures, seen.last_error) if seen else (0, None)
-            found.append(checks.webhook(name, failures, error))
+            disabled = gone[name][1] if name in gone else None
+            found.append(checks.webhook(name, failures, error, disabled=disabled))
         return found
 
     def stop(self) -> None:

@@ -151,6 +151,35 @@ def record(
     return True
 
 
+def replay(conn: Connection, delivery_id: str, *, now: datetime) -> bool:
+    """Make a delivered or dead delivery pending again, due now, with the same id.
+
+    Its attempt history stays; the retry schedule starts over. Returns False
+    when no such delivery exists or it is still pending.
+    """
+    stmt = (
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.state != "pending")
+        .values(state="pending", attempts=0, next_attempt_at=now, claimed_by=None)
+    )
+    return bool(conn.execute(stmt).rowcount)
+
+
+def replay_dead(conn: Connection, *, now: datetime) -> int:
+    """Make every dead delivery pending again, due now; return how many."""
+    stmt = (
+        update(Delivery)
+        .where(Delivery.state == "dead")
+        .values(state="pending", attempts=0, next_attempt_at=now, claimed_by=None)
+    )
+    return int(conn.execute(stmt).rowcount or 0)
+
+
+def state_of(conn: Connection, delivery_id: str) -> str | None:
+    """Return a delivery's state, or None when there is no such delivery."""
+    return conn.scalar(select(Delivery.state).where(Delivery.id == delivery_id))
+
+
 def release_all(conn: Connection, now: datetime) -> int:
     """Hand back every leased delivery, due at once; return how many.
 

@@ -137,7 +137,10 @@ class Delivery(Base):
     """One event to one webhook; its id is the `webhook-id` header, stable across retries."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index(None, "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index(None, "state", "next_attempt_at"),
+        UniqueConstraint("event_id", "webhook"),  # one delivery per event and webhook
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
@@ -151,6 +154,17 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+
+
+class WebhookState(Base):
+    """A webhook the receiver declared gone (410): no delivery is sent to it until enabled."""
+
+    __tablename__ = "webhook_states"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    disabled_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
 
 
 class Attempt(Base):

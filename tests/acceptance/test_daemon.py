@@ -314,8 +314,10 @@ class TestBadInput:
         ],
     )
     def test_a_bad_import_exits_2_names_the_place_and_changes_nothing(
-        self, settings: dict[str, str], tmp_path: Path, content: str, names: list[str]
+        self, sqlite_settings: dict[str, str], tmp_path: Path, content: str, names: list[str]
     ) -> None:
+        """One engine is enough here: rollback on both is shown by the store's own tests."""
+        settings = sqlite_settings
         good = _seed(
             tmp_path,
             [{"id": "kept-one", "title": "Kept", "deadline": "2030-01-01"}],
@@ -396,3 +398,67 @@ def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(
         assert first.stop() == 0
     assert second.returncode == 1
     assert "another pledgewatch daemon is already running" in second.stderr
+
+
+class TestDeadLettersAndGone:
+    def _wait_state(self, settings: dict[str, str], state: str) -> list[dict[str, object]]:
+        for _ in range(200):
+            listed = json.loads(process.cli("deliveries", "--json", settings=settings).stdout)
+            if listed and all(d["state"] == state for d in listed):
+                return listed
+        raise AssertionError(f"deliveries never all {state}: {listed}")
+
+    def test_a_dead_delivery_is_listed_and_replay_sends_it_again_with_the_same_id(
+        self, settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
+    ) -> None:
+        receiver.answer[hook_path] = 500
+        settings = {**settings, "PLEDGEWATCH_RETRY_SCHEDULE": "1s"}
+        running = process.start(settings, tmp_path / "daemon.log")
+        try:
+            _import(settings, _seed(tmp_path, [{"id": "x", "title": "X", "deadline": _at(0)}]))
+            dead = self._wait_state(settings, "dead")
+            listed = json.loads(
+                process.cli("deliveries", "--state", "dead", "--json", settings=settings).stdout
+            )
+            receiver.answer[hook_path] = 204
+            replayed = process.cli("replay", "--dead", settings=settings)
+            delivered = self._wait_state(settings, "delivered")
+        finally:
+            assert running.stop() == 0
+        assert [d["id"] for d in listed] == [dead[0]["id"]]
+        assert listed[0]["last_error"] == "HTTP 500" and listed[0]["attempts"] == 2
+        assert replayed.returncode == 0 and "1 delivery queued again" in replayed.stdout
+        ids = [r.headers["webhook-id"] for r in receiver.at(hook_path)]
+        assert ids == [dead[0]["id"]] * 3  # two failures, then the replay: one id throughout
+        assert delivered[0]["id"] == dead[0]["id"]
+
+    def test_a_410_disables_the_webhook_until_enabled_again(
+        self, settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
+    ) -> None:
+        receiver.answer[hook_path] = 410
+        running = process.start(settings, tmp_path / "daemon.log")
+        try:
+            _import(settings, _seed(tmp_path, [{"id": "x", "title": "X", "deadline": _at(0)}]))
+            receiver.wait_for(hook_path, count=1, timeout=10)
+            check: dict[str, object] = {}
+            for _ in range(100):
+                check = httpx.get(f"{running.url}/health").json()["checks"]["webhook:desk"][0]
+                if "disabled" in str(check.get("output")):
+                    break
+            receiver.answer[hook_path] = 204
+            enabled = process.cli("enable-webhook", "desk", settings=settings)
+            receiver.wait_for(hook_path, count=2, timeout=10)
+            again = process.cli("enable-webhook", "desk", settings=settings)
+        finally:
+            assert running.stop() == 0
+        assert check["status"] == "warn" and "410" in str(check["output"])
+        assert enabled.returncode == 0
+        assert again.returncode == 2 and "not disabled" in again.stderr
+
+    def test_replay_refuses_an_unknown_or_pending_delivery(
+        self, sqlite_settings: dict[str, str]
+    ) -> None:
+        unknown = process.cli("replay", "msg_nope", settings=sqlite_settings)
+        neither = process.cli("replay", settings=sqlite_settings)
+        assert unknown.returncode == 2 and "no delivery" in unknown.stderr
+        assert neither.returncode == 2

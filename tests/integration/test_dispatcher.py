@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import Engine, select
 from standardwebhooks.webhooks import Webhook
 
+from daemon.delivery import guard
 from daemon.delivery.dispatcher import Dispatcher
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import NoticeType, Policy
 from daemon.settings import Settings
-from daemon.store import connector, outbox, pledges
+from daemon.store import connector, outbox, pledges, webhooks
 from daemon.store.schema import Delivery
 from tests.support.receiver import Receiver
 
@@ -40,9 +41,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+LOOPBACK = "127.0.0.0/8"  # the receiver's addresses, let through the guard by an allow-list
+
+
 def _settings(receiver: Receiver, paths: dict[str, str], **extra: object) -> Settings:
     hooks = {name: {"url": receiver.url + path, "secret": SECRET} for name, path in paths.items()}
-    return Settings(webhooks=hooks, allow_private_targets=True, **extra)  # type: ignore[arg-type]
+    options: dict[str, object] = {"allowed_targets": LOOPBACK, **extra}
+    return Settings(webhooks=hooks, **options)  # type: ignore[arg-type]
 
 
 def _enqueue(engine: Engine, settings: Settings, count: int = 1) -> None:
@@ -83,7 +88,8 @@ def _dispatcher(
     engine: Engine, settings: Settings, made: list[tuple[Dispatcher, httpx.Client]], **options: int
 ) -> tuple[Dispatcher, threading.Semaphore]:
     done = threading.Semaphore(0)
-    client = httpx.Client(follow_redirects=False)
+    policy = guard.Policy(settings.allow_private_targets, settings.allowed_targets)
+    client = guard.client(policy, max_connections=8)
     dispatcher = Dispatcher(
         engine, settings, client, _now, worker="test", on_done=done.release, **options
     )
@@ -123,12 +129,11 @@ def test_it_posts_signed_and_records_the_delivery(
     assert dispatcher.health["desk"].delivered == 1
 
 
-def test_an_undecodable_answer_is_a_recorded_failure_retried_until_dead(
+def test_a_failing_answer_is_recorded_each_time_and_retried_until_dead(
     engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
 ) -> None:
     path = f"/d/{uuid.uuid4().hex}"
-    receiver.raw[path] = ([(b"content-encoding", b"gzip")], b"this is not gzip")
-    receiver.answer[path] = 200
+    receiver.answer[path] = 500
     settings = _settings(receiver, {"desk": path}, retry_schedule="0,0")
     _enqueue(engine, settings)
     dispatcher, done = _dispatcher(engine, settings, dispatchers)
@@ -141,7 +146,136 @@ def test_an_undecodable_answer_is_a_recorded_failure_retried_until_dead(
         attempts = outbox.attempts_of(conn, listed[0]["id"])
     assert listed[0]["state"] == "dead"
     assert len(attempts) == 3 == len(receiver.at(path))
-    assert all(a["error"] and a["error"].startswith("DecodingError") for a in attempts)
+    assert [(a["status"], a["error"]) for a in attempts] == [(500, "HTTP 500")] * 3
+
+
+def test_a_huge_or_undecodable_answer_body_is_not_read_and_a_2xx_still_delivers(
+    engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    huge, garbled = f"/huge/{uuid.uuid4().hex}", f"/garbled/{uuid.uuid4().hex}"
+    receiver.answer[huge] = receiver.answer[garbled] = 200
+    receiver.raw[huge] = ([], b"x" * (8 * 1024 * 1024))
+    receiver.raw[garbled] = ([(b"content-encoding", b"gzip")], b"this is not gzip")
+    settings = _settings(receiver, {"huge": huge, "garbled": garbled})
+    _enqueue(engine, settings)
+    dispatcher, done = _dispatcher(engine, settings, dispatchers)
+    dispatcher.send_due()
+    _wait(done, 2)
+    assert _states(engine) == {"huge": ["delivered"], "garbled": ["delivered"]}
+
+
+@pytest.mark.parametrize(
+    ("answer", "header", "state"),
+    [
+        (429, None, "pending"),
+        (503, "120", "pending"),
+        (410, None, "pending"),
+    ],
+    ids=["429-waits-a-minute", "retry-after-honoured", "410-disables"],
+)
+def test_the_receivers_signals_shape_the_next_attempt(
+    engine: Engine,
+    receiver: Receiver,
+    dispatchers: list[tuple[Dispatcher, httpx.Client]],
+    answer: int,
+    header: str | None,
+    state: str,
+) -> None:
+    path = f"/d/{uuid.uuid4().hex}"
+    receiver.answer[path] = answer
+    if header:
+        receiver.raw[path] = ([(b"retry-after", header.encode())], b"")
+    settings = _settings(receiver, {"desk": path}, retry_schedule="1s")
+    _enqueue(engine, settings)
+    dispatcher, done = _dispatcher(engine, settings, dispatchers)
+    before = _now()
+    dispatcher.send_due()
+    _wait(done, 1)
+    with connector.read(engine) as conn:
+        row = conn.execute(select(Delivery.state, Delivery.next_attempt_at)).one()
+        gone = webhooks.disabled(conn)
+    assert row.state == state
+    wait = row.next_attempt_at - before
+    if answer == 429:
+        assert wait >= timedelta(seconds=59)
+    elif header:
+        assert wait >= timedelta(seconds=119)
+    else:  # 410: held, not retried, until the webhook is enabled again
+        assert list(gone) == ["desk"] and "410" in (gone["desk"][1] or "")
+        dispatcher.send_due()  # claims nothing: the webhook is disabled
+        with connector.read(engine) as conn:
+            assert conn.scalar(select(Delivery.claimed_by)) is None
+        assert len(receiver.at(path)) == 1
+        with connector.write(engine) as conn:
+            assert webhooks.enable(conn, "desk", now=_now())
+        receiver.answer[path] = 204
+        dispatcher.send_due()
+        _wait(done, 1)
+        assert _states(engine) == {"desk": ["delivered"]}
+
+
+class TestGuard:
+    """Real connections through the guarded client; only loopback is ever dialled."""
+
+    @pytest.mark.parametrize(
+        "host",
+        ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"],
+        ids=["literal-ip", "name-resolving-to-loopback", "ipv4-mapped-ipv6"],
+    )
+    def test_an_internal_target_is_refused_before_connecting_and_dead_at_once(
+        self,
+        engine: Engine,
+        receiver: Receiver,
+        dispatchers: list[tuple[Dispatcher, httpx.Client]],
+        host: str,
+    ) -> None:
+        path = f"/g/{uuid.uuid4().hex}"
+        port = receiver.url.rsplit(":", 1)[1]
+        settings = Settings(webhooks={"desk": {"url": f"http://{host}:{port}{path}"}})  # type: ignore[arg-type]
+        _enqueue(engine, settings)
+        dispatcher, done = _dispatcher(engine, settings, dispatchers)
+        dispatcher.send_due()
+        _wait(done, 1)
+        with connector.read(engine) as conn:
+            listed = outbox.listing(conn)
+        assert listed[0]["state"] == "dead" and listed[0]["attempts"] == 1
+        assert "not a public address" in listed[0]["last_error"]
+        assert receiver.at(path) == []
+
+    def test_a_redirect_is_a_failure_and_is_not_followed(
+        self, engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+    ) -> None:
+        path, elsewhere = f"/r/{uuid.uuid4().hex}", f"/r/{uuid.uuid4().hex}"
+        receiver.answer[path] = 307
+        receiver.raw[path] = ([(b"location", (receiver.url + elsewhere).encode())], b"")
+        settings = _settings(receiver, {"desk": path})
+        _enqueue(engine, settings)
+        dispatcher, done = _dispatcher(engine, settings, dispatchers)
+        dispatcher.send_due()
+        _wait(done, 1)
+        with connector.read(engine) as conn:
+            listed = outbox.listing(conn)
+        assert (listed[0]["state"], listed[0]["last_status"]) == ("pending", 307)
+        assert receiver.at(elsewhere) == []
+
+
+def test_several_secrets_give_one_signature_each_and_either_verifies(
+    engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    path = f"/s/{uuid.uuid4().hex}"
+    new = "whsec_" + "bmV3IHNlY3JldCBmb3Igcm90YXRpb24="
+    settings = Settings(  # type: ignore[call-arg]
+        webhooks={"desk": {"url": receiver.url + path, "secret": f"{SECRET} {new}"}},
+        allowed_targets=LOOPBACK,
+    )
+    _enqueue(engine, settings)
+    dispatcher, done = _dispatcher(engine, settings, dispatchers)
+    dispatcher.send_due()
+    _wait(done, 1)
+    request = receiver.at(path)[0]
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    for secret in (SECRET, new):
+        assert Webhook(secret).verify(request.body, request.headers)["type"] == "commitment.due"
 
 
 def test_a_slow_webhook_gets_no_more_than_its_share_and_the_others_are_served(

@@ -54,6 +54,8 @@ class Receiver:
         chunks = []
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender went away mid-request (killed): nothing was received
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
@@ -90,10 +92,11 @@ class Receiver:
                 self._lock.wait(remaining)
 
 
-def serve(receiver: Receiver) -> tuple[uvicorn.Server, threading.Thread]:
-    """Start `receiver` on a free port of 127.0.0.1; return the server and its thread."""
+def serve(receiver: Receiver, port: int = 0) -> tuple[uvicorn.Server, threading.Thread]:
+    """Start `receiver` on 127.0.0.1 (a free port unless given); return the server and its thread."""
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     sock.listen(128)
     port = sock.getsockname()[1]
     config = uvicorn.Config(receiver, log_level="warning", access_log=False, lifespan="off")

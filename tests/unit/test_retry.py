@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,7 +23,9 @@ def middle() -> float:
 
 
 def decide(attempts: int, outcome: Outcome, *, permanent: bool = False) -> Decision:
-    return retry.decide(attempts, outcome, NOW, SCHEDULE, middle, permanent=permanent)
+    if permanent:
+        outcome = replace(outcome, permanent=True)
+    return retry.decide(attempts, outcome, NOW, SCHEDULE, middle)
 
 
 class TestOutcome:
@@ -54,12 +57,10 @@ class TestDecide:
         [
             Outcome(301, "HTTP 301", 1.0),
             Outcome(404, "HTTP 404", 1.0),
-            Outcome(429, "HTTP 429", 1.0),
             Outcome(500, "HTTP 500", 1.0),
-            Outcome(None, "timed out after 15s", 15000.0),
             Outcome(None, "ConnectError: connection refused", 2.0),
         ],
-        ids=["3xx", "4xx", "429", "5xx", "timeout", "connection-refused"],
+        ids=["3xx", "4xx", "5xx", "connection-refused"],
     )
     def test_a_failure_is_retried_after_the_first_wait(self, outcome: Outcome) -> None:
         assert decide(1, outcome) == Decision("pending", NOW + timedelta(seconds=5))
@@ -117,3 +118,62 @@ class TestJitter:
         assert decision.state == "pending"
         assert decision.retry_at is not None
         assert NOW + wait * 0.8 <= decision.retry_at <= NOW + wait * 1.2
+
+
+class TestReceiverSignals:
+    @pytest.mark.parametrize(
+        "outcome",
+        [
+            Outcome(429, "HTTP 429", 1.0),
+            Outcome(None, "timed out after 15s", 15000.0, timed_out=True),
+        ],
+        ids=["429", "timeout"],
+    )
+    def test_a_429_or_a_timeout_waits_at_least_a_minute(self, outcome: Outcome) -> None:
+        assert decide(1, outcome) == Decision("pending", NOW + timedelta(seconds=60))
+
+    def test_a_429_later_in_the_schedule_keeps_the_longer_step(self) -> None:
+        assert decide(2, Outcome(429, "HTTP 429", 1.0)) == Decision(
+            "pending", NOW + timedelta(minutes=5)
+        )
+
+    def test_retry_after_longer_than_the_step_is_honoured(self) -> None:
+        asked = Outcome(503, "HTTP 503", 1.0, retry_after=timedelta(seconds=120))
+        assert decide(1, asked) == Decision("pending", NOW + timedelta(seconds=120))
+
+    def test_retry_after_shorter_than_the_step_does_not_hurry_it(self) -> None:
+        asked = Outcome(503, "HTTP 503", 1.0, retry_after=timedelta(seconds=1))
+        assert decide(2, asked) == Decision("pending", NOW + timedelta(minutes=5))
+
+    def test_retry_after_is_capped_at_a_day(self) -> None:
+        asked = Outcome(503, "HTTP 503", 1.0, retry_after=timedelta(days=30))
+        assert decide(1, asked) == Decision("pending", NOW + timedelta(days=1))
+
+    def test_a_410_keeps_the_delivery_pending_and_disables_the_webhook(self) -> None:
+        assert decide(1, Outcome(410, "HTTP 410", 1.0)) == Decision(
+            "pending", NOW, disable_webhook=True
+        )
+
+    def test_a_410_after_the_schedule_is_spent_still_waits_for_the_webhook(self) -> None:
+        assert decide(9, Outcome(410, "HTTP 410", 1.0)).disable_webhook
+
+
+class TestParseRetryAfter:
+    @pytest.mark.parametrize(
+        ("header", "wait"),
+        [
+            ("120", timedelta(seconds=120)),
+            ("0", timedelta(0)),
+            (" 7 ", timedelta(seconds=7)),
+            ("Mon, 01 Aug 2016 12:02:00 GMT", timedelta(minutes=2)),
+            ("Mon, 01 Aug 2016 11:00:00 GMT", timedelta(0)),
+            ("99999999999", timedelta(days=1)),
+        ],
+        ids=["seconds", "zero", "spaces", "http-date", "date-in-the-past", "huge"],
+    )
+    def test_it_reads_seconds_and_http_dates(self, header: str, wait: timedelta) -> None:
+        assert retry.parse_retry_after(header, NOW) == wait
+
+    @pytest.mark.parametrize("header", [None, "", "soon", "-5", "1.5", "Mon, 99 Foo 2016"])
+    def test_anything_else_is_ignored(self, header: str | None) -> None:
+        assert retry.parse_retry_after(header, NOW) is None

@@ -384,3 +384,46 @@ class TestWebhookWants:
         assert hook.wants("commitment.due", ("trade", "syria"))
         assert not hook.wants("commitment.due", ("trade",))
         assert not hook.wants("commitment.due", ())
+
+
+class TestDelivery:
+    def test_several_secrets_are_read_for_a_rotation(self, env: SetEnv) -> None:
+        new = "whsec_bmV3IHNlY3JldCBmb3Igcm90YXRpb24="
+        env(WEBHOOKS__OPS__URL="https://example.org/h", WEBHOOKS__OPS__SECRET=f"{SECRET} {new}")
+        assert settings.load_settings().webhooks["ops"].secrets == [SECRET, new]
+
+    def test_a_bad_second_secret_is_named_by_position_not_shown(self, env: SetEnv) -> None:
+        env(WEBHOOKS__OPS__URL="https://example.org/h", WEBHOOKS__OPS__SECRET=f"{SECRET},hunter22")
+        with pytest.raises(ConfigError) as caught:
+            settings.load_settings()
+        assert "PLEDGEWATCH_WEBHOOKS__OPS__SECRET" in str(caught.value)
+        assert "secret 2" in str(caught.value)
+        assert "hunter22" not in str(caught.value) and SECRET not in str(caught.value)
+
+    def test_the_allow_list_is_a_list_of_networks(self, env: SetEnv) -> None:
+        env(ALLOWED_TARGETS="10.20.0.0/16, ::1/128")
+        assert [str(n) for n in settings.load_settings().allowed_targets] == [
+            "10.20.0.0/16",
+            "::1/128",
+        ]
+
+    def test_a_bad_network_is_named(self, env: SetEnv) -> None:
+        env(ALLOWED_TARGETS="10.20.0.0/33")
+        with pytest.raises(ConfigError, match="PLEDGEWATCH_ALLOWED_TARGETS"):
+            settings.load_settings()
+
+    @pytest.mark.parametrize("name", ["MAX_CONCURRENCY", "WEBHOOK_CONCURRENCY"])
+    def test_concurrency_must_be_at_least_one(self, env: SetEnv, name: str) -> None:
+        env(**{name: "0"})
+        with pytest.raises(ConfigError, match=f"PLEDGEWATCH_{name}"):
+            settings.load_settings()
+
+    @pytest.mark.parametrize("fmt", ["json", "slack", "discord", "teams", "cloudevents"])
+    def test_every_format_is_accepted(self, env: SetEnv, fmt: str) -> None:
+        env(WEBHOOKS__OPS__URL="https://example.org/h", WEBHOOKS__OPS__FORMAT=fmt)
+        assert settings.load_settings().webhooks["ops"].format == fmt
+
+    def test_an_unknown_format_is_named(self, env: SetEnv) -> None:
+        env(WEBHOOKS__OPS__URL="https://example.org/h", WEBHOOKS__OPS__FORMAT="telegram")
+        with pytest.raises(ConfigError, match="PLEDGEWATCH_WEBHOOKS__OPS__FORMAT"):
+            settings.load_settings()
