@@ -344,6 +344,7 @@ class TestBadInput:
             ("PLEDGEWATCH_WEBHOOKS__DESK__SECRET", "hunter2-not-a-whsec"),
             ("PLEDGEWATCH_WEBHOOKS__DESK__URL", "ftp://example.org/x"),
             ("PLEDGEWATCH_WEBHOOKS__DESK__EVENTS", "commitment.exploded"),
+            ("PLEDGEWATCH_WEBHOOKS__DESK__FORMAT", "telegram"),
         ],
     )
     @pytest.mark.parametrize("command", ["run", "check-config"])
@@ -462,3 +463,27 @@ class TestDeadLettersAndGone:
         neither = process.cli("replay", settings=sqlite_settings)
         assert unknown.returncode == 2 and "no delivery" in unknown.stderr
         assert neither.returncode == 2
+
+
+def test_the_daemon_refuses_a_webhook_on_loopback_unless_allowed(
+    sqlite_url: str, receiver: Receiver, hook_path: str, tmp_path: Path
+) -> None:
+    """The guard as the daemon runs it: no allow-list, so 127.0.0.1 is refused, dead at once."""
+    settings = {
+        "PLEDGEWATCH_DATABASE_URL": sqlite_url,
+        "PLEDGEWATCH_WEBHOOKS__DESK__URL": receiver.url + hook_path,
+        "PLEDGEWATCH_REMINDER_OFFSETS": "0",
+    }
+    running = process.start(settings, tmp_path / "daemon.log")
+    try:
+        _import(settings, _seed(tmp_path, [{"id": "x", "title": "X", "deadline": _at(0)}]))
+        listed: list[dict[str, object]] = []
+        for _ in range(200):
+            listed = json.loads(process.cli("deliveries", "--json", settings=settings).stdout)
+            if listed and listed[0]["state"] == "dead":
+                break
+    finally:
+        assert running.stop() == 0
+    assert listed[0]["state"] == "dead" and listed[0]["attempts"] == 1
+    assert "not a public address" in str(listed[0]["last_error"])
+    assert receiver.at(hook_path) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -212,6 +213,58 @@ def test_the_receivers_signals_shape_the_next_attempt(
         dispatcher.send_due()
         _wait(done, 1)
         assert _states(engine) == {"desk": ["delivered"]}
+
+
+def test_a_receiver_that_never_answers_times_out_and_waits_at_least_a_minute(
+    engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    path = f"/t/{uuid.uuid4().hex}"
+    receiver.delay[path] = 5.0
+    settings = _settings(receiver, {"desk": path}, retry_schedule="1s")
+    settings.webhooks["desk"] = settings.webhooks["desk"].model_copy(
+        update={"timeout": timedelta(seconds=0.5)}
+    )
+    _enqueue(engine, settings)
+    dispatcher, done = _dispatcher(engine, settings, dispatchers)
+    before = _now()
+    dispatcher.send_due()
+    _wait(done, 1)
+    with connector.read(engine) as conn:
+        row = conn.execute(
+            select(Delivery.state, Delivery.next_attempt_at, Delivery.last_error)
+        ).one()
+    assert (row.state, row.last_error) == ("pending", "timed out after 0.5s")
+    assert row.next_attempt_at - before >= timedelta(seconds=60)
+
+
+def test_a_receiver_that_answers_garbage_is_a_recorded_failure(
+    engine: Engine, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    """Not HTTP at all: a server that writes nonsense and hangs up."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"\x00\xffnot http at all\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    settings = Settings(webhooks={"desk": {"url": url}}, allowed_targets=LOOPBACK)  # type: ignore[arg-type]
+    _enqueue(engine, settings)
+    dispatcher, done = _dispatcher(engine, settings, dispatchers)
+    dispatcher.send_due()
+    _wait(done, 1)
+    thread.join(timeout=5)
+    server.close()
+    with connector.read(engine) as conn:
+        listed = outbox.listing(conn)
+    assert listed[0]["state"] == "pending" and listed[0]["attempts"] == 1
+    assert listed[0]["last_error"].startswith(("RemoteProtocolError", "ReadError"))
 
 
 class TestGuard:
