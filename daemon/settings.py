@@ -33,6 +33,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
@@ -211,8 +212,8 @@ class Settings(BaseSettings):
     )
     allow_private_targets: bool = False
     allowed_targets: Networks = ()
-    max_concurrency: int = Field(default=8, ge=1, le=256)
-    webhook_concurrency: int = Field(default=4, ge=1, le=256)
+    max_concurrency: int = Field(default=16, ge=2, le=256)
+    webhook_concurrency: int = Field(default=4, ge=1, le=255)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
@@ -239,6 +240,17 @@ class Settings(BaseSettings):
         if any(v < timedelta(0) for v in value):
             raise ValueError("durations must not be negative")
         return value
+
+    @model_validator(mode="after")
+    def _room_for_others(self) -> Settings:
+        # A webhook must never be able to take every slot, or one hanging
+        # endpoint would hold up all the others.
+        if self.webhook_concurrency >= self.max_concurrency:
+            raise ValueError(
+                f"PLEDGEWATCH_WEBHOOK_CONCURRENCY ({self.webhook_concurrency}) must be below "
+                f"PLEDGEWATCH_MAX_CONCURRENCY ({self.max_concurrency})"
+            )
+        return self
 
     @field_validator("webhooks")
     @classmethod
@@ -334,13 +346,17 @@ def mask_url(url: str) -> str:
         host = f"{host}:{parts.port}"
     if parts.username:
         host = f"***@{host}"
-    # Chat webhooks carry their token in the path: mask long or digit-heavy segments.
-    path = "/".join(
-        "***" if len(seg) >= 16 or sum(c.isdigit() for c in seg) >= 6 else seg
-        for seg in parts.path.split("/")
-    )
+    # Webhook services carry their token in the path: mask every segment that looks
+    # like one (long, digit-heavy, or letters and digits mixed). Over-masking is safe.
+    path = "/".join("***" if _token_like(seg) else seg for seg in parts.path.split("/"))
     query = "&".join(f"{pair.split('=')[0]}=***" for pair in parts.query.split("&") if pair)
     return f"{parts.scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+
+def _token_like(segment: str) -> bool:
+    digits = sum(c.isdigit() for c in segment)
+    mixed = digits > 0 and any(c.isalpha() for c in segment) and len(segment) >= 6
+    return len(segment) >= 16 or digits >= 6 or mixed
 
 
 def mask_database_url(url: str) -> str:
@@ -381,7 +397,10 @@ def _describe(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
         loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
-        variable = PREFIX + "__".join(part.upper() for part in loc)
         message = str(error["msg"]).removeprefix("Value error, ")
+        if not loc:  # a rule across variables: its message names them
+            lines.append(message)
+            continue
+        variable = PREFIX + "__".join(part.upper() for part in loc)
         lines.append(f"{variable}: {message}")
     return "; ".join(lines)

@@ -108,9 +108,11 @@ class Dispatcher:
             now = self._clock()
             token = f"{self._worker}/{uuid.uuid4().hex[:8]}"
             with connector.write(self._engine) as conn:
-                # A webhook gone (410) takes nothing until an operator enables it again.
+                # A webhook gone (410) takes nothing until an operator enables it again;
+                # one since removed from the settings is claimed, and its deliveries die.
                 for name in webhooks.disabled(conn):
-                    capacity[name] = 0
+                    if name in self.settings.webhooks:
+                        capacity[name] = 0
                 rows = claims.claim_deliveries(
                     conn,
                     now,
@@ -188,9 +190,12 @@ class Dispatcher:
         content, headers = self._request(row, hook)
         seconds = hook.timeout.total_seconds()
         try:
-            with self._client.stream(
-                "POST", hook.url, content=content, headers=headers, timeout=seconds
-            ) as response:
+            with (
+                guard.deadline(seconds),
+                self._client.stream(
+                    "POST", hook.url, content=content, headers=headers, timeout=seconds
+                ) as response,
+            ):
                 _drain(response)
         except guard.TargetRefused as exc:
             return retry.Outcome(None, f"refused: {exc}", _ms(started), permanent=True)

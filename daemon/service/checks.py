@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from daemon.store import connector, outbox
+from daemon.store import connector, outbox, webhooks
 
 DATABASE_WARN_SECONDS = 0.5  # a query slower than this warns
 TICK_FAIL_FACTOR = 3  # the planner silent for 3x its longest sleep: fail
@@ -100,7 +100,7 @@ def outbox_backlog(engine: Engine, now: datetime) -> list[Check]:
     """
     try:
         with connector.read(engine) as conn:
-            backlog = outbox.backlog(conn, now)
+            backlog = outbox.backlog(conn, now, held=list(webhooks.disabled(conn)))
     except Exception as exc:
         return [
             Check("outbox:backlog", "fail", output=f"cannot read the outbox ({type(exc).__name__})")

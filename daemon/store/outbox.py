@@ -240,18 +240,21 @@ def listing(conn: Connection, state: str | None = None, limit: int = 1000) -> li
     ]
 
 
-def backlog(conn: Connection, now: datetime) -> dict[str, Any]:
+def backlog(conn: Connection, now: datetime, held: Sequence[str] = ()) -> dict[str, Any]:
     """Return the count of pending deliveries and how late the most overdue one is, in seconds.
 
     A delivery waiting for its next retry is not late; one whose attempt is
-    due but not made (a stuck dispatcher, a saturated webhook) is.
+    due but not made (a stuck dispatcher, a saturated webhook) is. Deliveries
+    held on purpose (for the webhooks in `held`, disabled) count as pending
+    but are never late.
     """
-    row = conn.execute(
-        select(func.count(), func.min(Delivery.next_attempt_at)).where(Delivery.state == "pending")
-    ).one()
-    earliest = row[1]
+    count = conn.scalar(select(func.count()).where(Delivery.state == "pending"))
+    waiting = select(func.min(Delivery.next_attempt_at)).where(Delivery.state == "pending")
+    if held:
+        waiting = waiting.where(Delivery.webhook.not_in(list(held)))
+    earliest = conn.scalar(waiting)
     late = max((now - earliest).total_seconds(), 0.0) if earliest else 0.0
-    return {"pending": row[0], "most_overdue_seconds": late}
+    return {"pending": count, "most_overdue_seconds": late}
 
 
 def attempts_of(conn: Connection, delivery_id: str) -> list[dict[str, Any]]:

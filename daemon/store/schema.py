@@ -139,7 +139,9 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         Index(None, "state", "next_attempt_at"),
-        UniqueConstraint("event_id", "webhook"),  # one delivery per event and webhook
+        # One delivery per event and webhook. An index, not a constraint: SQLite adds
+        # it without rebuilding the table.
+        Index(None, "event_id", "webhook", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -25,14 +25,14 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_webhook_states")),
     )
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.create_unique_constraint(
-            batch_op.f("uq_deliveries_event_id_webhook"), ["event_id", "webhook"]
-        )
+    # A unique index rather than a constraint: on SQLite a constraint means
+    # rebuilding the table, and dropping the old one would cascade to attempts.
+    op.create_index(
+        op.f("ix_deliveries_event_id_webhook"), "deliveries", ["event_id", "webhook"], unique=True
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("uq_deliveries_event_id_webhook"), type_="unique")
+    op.drop_index(op.f("ix_deliveries_event_id_webhook"), table_name="deliveries")
 
     op.drop_table("webhook_states")

@@ -68,8 +68,10 @@ def test_a_daemon_killed_at_random_moments_of_a_burst_loses_no_notice(
 
     seed_value = int(os.environ.get("CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed_value)
-    # Kill once this many distinct notices have arrived: five moments spread over the burst.
-    thresholds = sorted(rng.sample(range(10, NOTICES - 10), KILLS))
+    # Kill once this many distinct notices have arrived: five random moments, at least
+    # 40 notices apart, so every run is killed in the middle of sending.
+    thresholds = sorted(rng.sample(range(10, NOTICES - 10 - 40 * KILLS), KILLS))
+    thresholds = [at + 40 * i for i, at in enumerate(thresholds)]
 
     def arrived() -> set[str]:
         return {r.headers["webhook-id"] for r in receiver.at(path)}

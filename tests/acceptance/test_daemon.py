@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -442,18 +443,21 @@ class TestDeadLettersAndGone:
             _import(settings, _seed(tmp_path, [{"id": "x", "title": "X", "deadline": _at(0)}]))
             receiver.wait_for(hook_path, count=1, timeout=10)
             check: dict[str, object] = {}
-            for _ in range(100):
+            for _ in range(200):
                 check = httpx.get(f"{running.url}/health").json()["checks"]["webhook:desk"][0]
                 if "disabled" in str(check.get("output")):
                     break
+                time.sleep(0.05)
             receiver.answer[hook_path] = 204
             enabled = process.cli("enable-webhook", "desk", settings=settings)
-            receiver.wait_for(hook_path, count=2, timeout=10)
+            delivered = self._wait_state(settings, "delivered")
             again = process.cli("enable-webhook", "desk", settings=settings)
         finally:
             assert running.stop() == 0
         assert check["status"] == "warn" and "410" in str(check["output"])
         assert enabled.returncode == 0
+        ids = {r.headers["webhook-id"] for r in receiver.at(hook_path)}
+        assert ids == {delivered[0]["id"]} and len(receiver.at(hook_path)) == 2
         assert again.returncode == 2 and "not disabled" in again.stderr
 
     def test_replay_refuses_an_unknown_or_pending_delivery(

@@ -267,6 +267,45 @@ def test_a_receiver_that_answers_garbage_is_a_recorded_failure(
     assert listed[0]["last_error"].startswith(("RemoteProtocolError", "ReadError"))
 
 
+def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_timeout(
+    engine: Engine, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    """One byte every half second: no single read times out, the whole request does."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                while not stop.wait(0.5):
+                    conn.sendall(b"x")
+            except OSError:
+                pass  # the dispatcher hung up, as it should
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    hooks = {"desk": {"url": url, "timeout": "2s"}}
+    settings = Settings(webhooks=hooks, allowed_targets=LOOPBACK)  # type: ignore[arg-type]
+    _enqueue(engine, settings)
+    dispatcher, done = _dispatcher(engine, settings, dispatchers)
+    dispatcher.send_due()
+    _wait(done, 1)
+    stop.set()
+    thread.join(timeout=5)
+    server.close()
+    with connector.read(engine) as conn:
+        listed = outbox.listing(conn)
+        attempts = outbox.attempts_of(conn, listed[0]["id"])
+    assert listed[0]["last_error"] == "timed out after 2s"
+    assert attempts[0]["duration_ms"] < 4000  # cut at about 2 s, not left to trickle on
+
+
 class TestGuard:
     """Real connections through the guarded client; only loopback is ever dialled."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -42,3 +43,43 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(
             pragma
         ]
     )
+
+
+def test_upgrading_a_database_with_data_keeps_every_row(database_url: str) -> None:
+    """From the first revision, with a delivery and its attempts, to head: nothing lost."""
+    engine = connector.make_engine(database_url)
+    if engine.dialect.name == "postgresql":
+        # The fixture's database is already at head: start from an empty schema.
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    command.upgrade(connector._alembic_config(engine), "0001")
+    now = "2016-08-01 00:00:00"
+    statements = [
+        (
+            "INSERT INTO commitments (id, title, kind, status, parties, tags, source, created_at, updated_at)"
+            f" VALUES ('p', 'P', 'deliverable', 'open', '[]', '[]', '{{}}', '{now}', '{now}')"
+        ),
+        (
+            "INSERT INTO events (id, commitment_id, type, scheduled_for, created_at, body, tags)"
+            f" VALUES ('evt_1', 'p', 'commitment.due', '{now}', '{now}', '{{}}', '[]')"
+        ),
+        (
+            "INSERT INTO deliveries (id, event_id, webhook, state, attempts, next_attempt_at, created_at)"
+            f" VALUES ('msg_1', 'evt_1', 'desk', 'pending', 2, '{now}', '{now}')"
+        ),
+        (
+            "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms)"
+            f" VALUES ('msg_1', '{now}', 503, 1.0), ('msg_1', '{now}', 503, 1.0)"
+        ),
+    ]
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    connector.migrate(engine)
+    with engine.connect() as conn:
+        counts = [
+            conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
+            for table in ("commitments", "events", "deliveries", "delivery_attempts")
+        ]
+    engine.dispose()
+    assert counts == [1, 1, 1, 2]

@@ -30,12 +30,18 @@ REFUSED = {
     "ipv4-mapped-loopback": "::ffff:127.0.0.1",
     "ipv4-mapped-metadata": "::ffff:169.254.169.254",
     "ipv4-mapped-private": "::ffff:10.0.0.1",
+    "nat64-private": "64:ff9b::a00:1",
+    "nat64-metadata": "64:ff9b::a9fe:a9fe",
+    "6to4-loopback": "2002:7f00:1::1",
+    "ipv4-compatible-loopback": "::7f00:1",
+    "ipv6-site-local": "fec0::1",
 }
 PUBLIC = {
     "ipv4": "93.184.216.34",
     "ipv4-next-to-cgnat": "100.128.0.1",
     "ipv6": "2606:2800:220:1:248:1893:25c8:1946",
     "ipv4-mapped-public": "::ffff:93.184.216.34",
+    "nat64-public": "64:ff9b::5db8:d822",
 }
 
 

@@ -427,3 +427,9 @@ class TestDelivery:
         env(WEBHOOKS__OPS__URL="https://example.org/h", WEBHOOKS__OPS__FORMAT="telegram")
         with pytest.raises(ConfigError, match="PLEDGEWATCH_WEBHOOKS__OPS__FORMAT"):
             settings.load_settings()
+
+
+def test_mask_url_hides_a_short_token_in_the_path() -> None:
+    masked = settings.mask_url("https://hooks.zapier.com/hooks/catch/1234567/bq2ax9k/")
+    assert "1234567" not in masked and "bq2ax9k" not in masked
+    assert masked.startswith("https://hooks.zapier.com/hooks/catch/")
