@@ -43,8 +43,7 @@ def hook_path() -> str:
     return f"/hook/{uuid.uuid4().hex}"
 
 
-@pytest.fixture
-def settings(database_url: str, receiver: Receiver, hook_path: str) -> dict[str, str]:
+def _settings(database_url: str, receiver: Receiver, hook_path: str) -> dict[str, str]:
     return {
         "PLEDGEWATCH_DATABASE_URL": database_url,
         "PLEDGEWATCH_WEBHOOKS__DESK__URL": receiver.url + hook_path,
@@ -55,13 +54,15 @@ def settings(database_url: str, receiver: Receiver, hook_path: str) -> dict[str,
 
 
 @pytest.fixture
+def settings(database_url: str, receiver: Receiver, hook_path: str) -> dict[str, str]:
+    """The same test on every engine."""
+    return _settings(database_url, receiver, hook_path)
+
+
+@pytest.fixture
 def sqlite_settings(sqlite_url: str, receiver: Receiver, hook_path: str) -> dict[str, str]:
-    """Settings for tests about the command line itself, where one engine is enough."""
-    return {
-        "PLEDGEWATCH_DATABASE_URL": sqlite_url,
-        "PLEDGEWATCH_WEBHOOKS__DESK__URL": receiver.url + hook_path,
-        "PLEDGEWATCH_WEBHOOKS__DESK__SECRET": SECRET,
-    }
+    """For tests whose subject is not the engine (the command line, retries): SQLite only."""
+    return _settings(sqlite_url, receiver, hook_path)
 
 
 @pytest.fixture
@@ -178,8 +179,9 @@ class TestNotices:
         assert body["data"]["evidence"] == "https://example.org/a"
 
     def test_a_failing_webhook_is_retried_and_every_attempt_is_recorded(
-        self, settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
+        self, sqlite_settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
     ) -> None:
+        settings = sqlite_settings
         receiver.answer[hook_path] = 503
         settings = {**settings, "PLEDGEWATCH_RETRY_SCHEDULE": "1s,1s"}
         running = process.start(settings, tmp_path / "daemon.log")
@@ -218,8 +220,9 @@ class TestHttp:
         } <= set(body["checks"])
 
     def test_a_failing_webhook_shows_in_health_and_no_secret_shows_anywhere(
-        self, settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
+        self, sqlite_settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
     ) -> None:
+        settings = sqlite_settings
         token = "tok-" + uuid.uuid4().hex
         header = "Bearer hdr-" + uuid.uuid4().hex
         receiver.answer[hook_path] = 500
@@ -411,8 +414,9 @@ class TestDeadLettersAndGone:
         raise AssertionError(f"deliveries never all {state}: {listed}")
 
     def test_a_dead_delivery_is_listed_and_replay_sends_it_again_with_the_same_id(
-        self, settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
+        self, sqlite_settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
     ) -> None:
+        settings = sqlite_settings
         receiver.answer[hook_path] = 500
         settings = {**settings, "PLEDGEWATCH_RETRY_SCHEDULE": "1s"}
         running = process.start(settings, tmp_path / "daemon.log")

@@ -152,7 +152,11 @@ def test_a_receiver_that_hangs_does_not_delay_another(receiver: Receiver, tmp_pa
         arrivals = receiver.wait_for(fast, count=12, timeout=30)
         hanging = len(receiver.at(slow))
     finally:
-        assert daemon.stop() == 0, daemon.output()
+        # Killed, not stopped: a graceful stop would wait out the hanging requests,
+        # and stopping is not what this test is about.
+        daemon.process.kill()
+        daemon.process.wait(timeout=10)
+        daemon.handle.close()
     late = [
         r.received_at - datetime.fromisoformat(r.json()["data"]["scheduled_for"]).timestamp()
         for r in arrivals

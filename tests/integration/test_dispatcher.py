@@ -374,7 +374,7 @@ def test_a_slow_webhook_gets_no_more_than_its_share_and_the_others_are_served(
     engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
 ) -> None:
     slow, fast = f"/slow/{uuid.uuid4().hex}", f"/fast/{uuid.uuid4().hex}"
-    receiver.delay[slow] = 3.0
+    receiver.delay[slow] = 2.0
     settings = _settings(receiver, {"slow": slow, "fast": fast})
     _enqueue(engine, settings, count=4)  # four notices, each to both webhooks
     dispatcher, done = _dispatcher(engine, settings, dispatchers, workers=4, per_webhook=1)
