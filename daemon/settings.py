@@ -201,6 +201,8 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     reminder_offsets: Durations = (timedelta(days=30), timedelta(days=7), timedelta(days=1))
     overdue_repeat: Duration = timedelta(days=7)
+    catch_up: Literal["latest", "all", "none"] = "latest"
+    catch_up_grace: Duration = timedelta(minutes=5)
     retry_schedule: Durations = (
         timedelta(seconds=5),
         timedelta(minutes=5),
@@ -282,7 +284,12 @@ class Settings(BaseSettings):
     @property
     def policy(self) -> Policy:
         """The timing settings as the model takes them."""
-        return Policy(reminder_offsets=self.reminder_offsets, overdue_repeat=self.overdue_repeat)
+        return Policy(
+            reminder_offsets=self.reminder_offsets,
+            overdue_repeat=self.overdue_repeat,
+            catch_up=self.catch_up,
+            grace=self.catch_up_grace,
+        )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -306,6 +313,8 @@ class Settings(BaseSettings):
             "timezone": self.timezone,
             "reminder_offsets": ",".join(_fmt(d) for d in self.reminder_offsets),
             "overdue_repeat": _fmt(self.overdue_repeat),
+            "catch_up": self.catch_up,
+            "catch_up_grace": _fmt(self.catch_up_grace),
             "retry_schedule": ",".join(_fmt(d) for d in self.retry_schedule),
             "allow_private_targets": self.allow_private_targets,
             "allowed_targets": ",".join(str(n) for n in self.allowed_targets),

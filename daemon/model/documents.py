@@ -67,7 +67,9 @@ def commitment_document(pledge: Pledge) -> dict[str, Any]:
     }
 
 
-def notice_body(pledge: Pledge, notice: Notice, *, missed: int = 0) -> dict[str, Any]:
+def notice_body(
+    pledge: Pledge, notice: Notice, *, missed: int = 0, late: bool | None = None
+) -> dict[str, Any]:
     """Return the `json`-format body of a deadline notice (reminder, due, overdue)."""
     fields: dict[str, Any] = {}
     if notice.type is NoticeType.REMINDER and notice.offset is not None:
@@ -75,8 +77,8 @@ def notice_body(pledge: Pledge, notice: Notice, *, missed: int = 0) -> dict[str,
     if notice.type is NoticeType.OVERDUE and pledge.window is not None:
         fields["overdue_by"] = format_duration(notice.at - pledge.window.latest)
         fields["repeat"] = notice.repeat
-    if missed:
-        # Sent after downtime: this one notice stands for `missed` earlier ones.
+    if late or (late is None and missed):
+        # Sent after downtime: past its instant, standing for `missed` earlier ones.
         fields["late"] = True
         fields["missed"] = missed
     return event_body(pledge, notice.type, notice.at, fields)

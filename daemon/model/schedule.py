@@ -50,6 +50,8 @@ class Policy:
         timedelta(days=1),
     )
     overdue_repeat: timedelta = timedelta(days=7)
+    catch_up: str = "latest"  # after downtime: latest, all or none (see `plan`)
+    grace: timedelta = timedelta(minutes=5)  # a notice later than this is late
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,61 @@ def due_at(pledge: Pledge, policy: Policy, after: datetime | None, now: datetime
             count += high - low + 1
             latest = _repeat(first, high, policy) or latest
     return Due(latest, count) if latest is not None else None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A notice to send now: `late` when past its instant by more than the grace,
+    `missed` the earlier notices it stands for (policy `latest`)."""
+
+    notice: Notice
+    late: bool = False
+    missed: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to send for one pledge at `now`, how far that covers, and what was skipped."""
+
+    send: tuple[Planned, ...]
+    through: datetime | None
+    skipped: int = 0
+
+
+CATCH_UP_POLICIES = ("latest", "all", "none")
+ALL_AT_ONCE = 100  # policy `all`: at most this many notices per pass; the next pass goes on
+
+
+def plan(pledge: Pledge, policy: Policy, after: datetime | None, now: datetime) -> Plan:
+    """Return the notices owed in (after, now] under the catch-up policy.
+
+    * `latest` (default): only the most recent, marked late with the count it
+      stands for when several were missed (a reminder whose window has opened
+      is folded into the due or overdue notice that follows it).
+    * `all`: every one, in time order, each marked late when past the grace.
+    * `none`: only a notice still within the grace; missed ones are skipped
+      and counted (the caller logs them: never silently).
+    """
+    due = due_at(pledge, policy, after, now)
+    if due is None:
+        return Plan((), after)
+    on_time = now - due.notice.at <= policy.grace
+    if policy.catch_up == "all":
+        send: list[Planned] = []
+        cursor = after
+        while len(send) < ALL_AT_ONCE:
+            notice = next_notice(pledge, policy, cursor)
+            if notice is None or notice.at > now:
+                break
+            send.append(Planned(notice, late=now - notice.at > policy.grace))
+            cursor = notice.at
+        return Plan(tuple(send), cursor)
+    if policy.catch_up == "none":
+        if on_time:
+            return Plan((Planned(due.notice),), due.notice.at, skipped=due.missed)
+        return Plan((), due.notice.at, skipped=due.count)
+    late = due.missed > 0 or not on_time
+    return Plan((Planned(due.notice, late=late, missed=due.missed),), due.notice.at)
 
 
 def upcoming(

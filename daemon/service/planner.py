@@ -63,12 +63,13 @@ class Planner:
         """Plan one due pledge; return False when none is due.
 
         1. Claim the pledge whose next notice is the most overdue.
-        2. Ask the model for the latest notice in (planned_through, now].
-        3. Write it with one delivery per matching webhook (insert-or-ignore).
+        2. Ask the model what is owed in (planned_through, now] under the catch-up policy.
+        3. Write each notice with one delivery per matching webhook (insert-or-ignore).
         4. Advance planned_through and next_notice_at, in the same transaction.
         """
         policy = self.settings.policy
         claimed: str | None = None
+        written: list[schedule.Planned] = []
         try:
             with connector.write(self._engine) as conn:
                 row = claims.claim_due_pledge(conn, now)
@@ -76,26 +77,29 @@ class Planner:
                     return False
                 claimed = row.id
                 pledge = pledges.get(conn, row.id).pledge
-                due = schedule.due_at(pledge, policy, row.planned_through, now)
-                through, written = row.planned_through, None
-                if due is not None:
-                    body = documents.notice_body(pledge, due.notice, missed=due.missed)
-                    written = outbox.enqueue(
+                owed = schedule.plan(pledge, policy, row.planned_through, now)
+                for planned in owed.send:
+                    notice = planned.notice
+                    body = documents.notice_body(
+                        pledge, notice, missed=planned.missed, late=planned.late
+                    )
+                    event = outbox.enqueue(
                         conn,
                         pledge.id,
-                        due.notice.type,
-                        due.notice.at,
+                        notice.type,
+                        notice.at,
                         body,
                         pledge.tags,
                         now=now,
                         webhooks=self.settings.webhooks,
                     )
-                    through = due.notice.at
-                following = schedule.next_notice(pledge, policy, through)
+                    if event is not None:
+                        written.append(planned)
+                following = schedule.next_notice(pledge, policy, owed.through)
                 pledges.advance(
                     conn,
                     pledge.id,
-                    planned_through=through,
+                    planned_through=owed.through,
                     next_notice_at=following.at if following else None,
                 )
         except (OperationalError, InterfaceError):
@@ -105,20 +109,31 @@ class Planner:
                 raise
             self._defer(claimed, now, f"{type(exc).__name__}: {exc}")
             return True
-        if due is not None:
+        for planned in written:
             logger.info(
-                "notice planned" if written else "notice already planned",
+                "notice planned",
                 extra={
-                    "action": "notice_planned" if written else "notice_already_planned",
+                    "action": "notice_planned",
                     "commitment": pledge.id,
-                    "type": due.notice.type.value,
-                    "scheduled_for": due.notice.at,
-                    "missed": due.missed,
+                    "type": planned.notice.type.value,
+                    "scheduled_for": planned.notice.at,
+                    "late": planned.late or None,
+                    "missed": planned.missed or None,
                 },
             )
-            if written:
-                self.planned += 1
-                self._on_enqueued()
+        if owed.skipped:
+            logger.warning(
+                "missed notices skipped by the catch-up policy",
+                extra={
+                    "action": "catch_up_skipped",
+                    "commitment": pledge.id,
+                    "policy": policy.catch_up,
+                    "count": owed.skipped,
+                },
+            )
+        if written:
+            self.planned += len(written)
+            self._on_enqueued()
         return True
 
     def fan_out_one(self, now: datetime) -> bool:

@@ -351,3 +351,76 @@ class TestProperties:
             assert due is None
         else:
             assert due == Due(listed[-1], len(listed))
+
+
+class TestCatchUp:
+    """What `plan` sends for a pledge whose notices fell due while the daemon was away."""
+
+    AFTER_DOWNTIME = CLOSES + 3 * WEEK + DAY  # reminders, due, overdue and three repeats missed
+
+    def test_on_time_a_single_notice_is_sent_and_not_late(self) -> None:
+        owed = schedule.plan(
+            pledge(), POLICY, reminder(7 * DAY).at, OPENS - DAY + timedelta(seconds=3)
+        )
+        assert owed == schedule.Plan((schedule.Planned(reminder(DAY)),), OPENS - DAY)
+
+    def test_latest_sends_only_the_most_recent_marked_late_with_what_it_stands_for(self) -> None:
+        owed = schedule.plan(pledge(), POLICY, None, self.AFTER_DOWNTIME)
+        assert owed.send == (schedule.Planned(overdue(3), late=True, missed=7),)
+        assert owed.through == overdue(3).at and owed.skipped == 0
+
+    def test_a_single_notice_sent_long_after_its_instant_is_late(self) -> None:
+        owed = schedule.plan(pledge(), POLICY, OPENS - DAY, OPENS + DAY)
+        assert owed.send == (schedule.Planned(Notice(NoticeType.DUE, OPENS), late=True),)
+
+    def test_all_sends_every_missed_notice_in_order_each_marked_late(self) -> None:
+        owed = schedule.plan(pledge(), Policy(catch_up="all"), None, self.AFTER_DOWNTIME)
+        assert [p.notice for p in owed.send] == schedule.upcoming(
+            pledge(), POLICY, None, self.AFTER_DOWNTIME
+        )
+        assert len(owed.send) == 8 and all(p.late and p.missed == 0 for p in owed.send)
+        assert owed.through == overdue(3).at
+
+    def test_all_sends_at_most_a_bounded_batch_per_pass_and_resumes(self) -> None:
+        hourly = Policy(catch_up="all", overdue_repeat=timedelta(hours=1))
+        later = CLOSES + timedelta(days=30)
+        first = schedule.plan(pledge(), hourly, None, later)
+        second = schedule.plan(pledge(), hourly, first.through, later)
+        assert len(first.send) == schedule.ALL_AT_ONCE
+        assert second.send[0].notice.at > first.send[-1].notice.at
+
+    def test_none_skips_missed_notices_and_counts_them(self) -> None:
+        owed = schedule.plan(pledge(), Policy(catch_up="none"), None, self.AFTER_DOWNTIME)
+        assert owed == schedule.Plan((), overdue(3).at, skipped=8)
+
+    def test_none_still_sends_a_notice_within_the_grace(self) -> None:
+        now = OPENS + timedelta(minutes=1)
+        owed = schedule.plan(pledge(), Policy(catch_up="none"), None, now)
+        assert owed.send == (schedule.Planned(Notice(NoticeType.DUE, OPENS)),)
+        assert owed.skipped == 3  # the three reminders before it
+
+    @given(
+        st.sampled_from(schedule.CATCH_UP_POLICIES),
+        st.lists(st.integers(min_value=0, max_value=60 * 24 * 120), min_size=1, max_size=12),
+    )
+    @settings(max_examples=200, deadline=None)
+    def test_any_sequence_of_passes_never_sends_a_notice_twice_and_keeps_time_order(
+        self, policy_name: str, minutes: list[int]
+    ) -> None:
+        """Ticks at arbitrary instants (any downtime between them): each notice at most once."""
+        policy = Policy(catch_up=policy_name, overdue_repeat=timedelta(days=3))
+        start = OPENS - 40 * DAY
+        sent: list[Notice] = []
+        skipped = 0
+        through = None
+        for now in sorted(start + timedelta(minutes=m) for m in minutes):
+            owed = schedule.plan(pledge(), policy, through, now)
+            sent += [p.notice for p in owed.send]
+            skipped += owed.skipped
+            through = owed.through
+        instants = [n.at for n in sent]
+        assert instants == sorted(set(instants))
+        if policy_name == "all" and len(sent) < schedule.ALL_AT_ONCE:
+            # Nothing lost: every notice up to the last tick was sent.
+            last = sorted(start + timedelta(minutes=m) for m in minutes)[-1]
+            assert sent == schedule.upcoming(pledge(), policy, None, last, limit=1000)

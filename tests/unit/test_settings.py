@@ -433,3 +433,15 @@ def test_mask_url_hides_a_short_token_in_the_path() -> None:
     masked = settings.mask_url("https://hooks.zapier.com/hooks/catch/1234567/bq2ax9k/")
     assert "1234567" not in masked and "bq2ax9k" not in masked
     assert masked.startswith("https://hooks.zapier.com/hooks/catch/")
+
+
+class TestCatchUp:
+    def test_the_catch_up_policy_and_its_grace_reach_the_model(self, env: SetEnv) -> None:
+        env(CATCH_UP="all", CATCH_UP_GRACE="90s")
+        policy = settings.load_settings().policy
+        assert (policy.catch_up, policy.grace) == ("all", timedelta(seconds=90))
+
+    def test_an_unknown_catch_up_policy_is_named(self, env: SetEnv) -> None:
+        env(CATCH_UP="everything")
+        with pytest.raises(ConfigError, match="PLEDGEWATCH_CATCH_UP"):
+            settings.load_settings()
