@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.model.durations import format_duration
-from daemon.model.pledge import Pledge
+from daemon.model.pledge import Condition, Pledge
 from daemon.model.schedule import Notice, NoticeType
 
 # Bumped when a published shape changes incompatibly; receivers can branch on it.
@@ -64,6 +64,8 @@ def commitment_document(pledge: Pledge) -> dict[str, Any]:
         "conditions": [
             {"requires": c.requires, "status": c.status.value} for c in pledge.conditions
         ],
+        # True while a condition is unmet: no deadline clock runs for it yet.
+        "blocked": pledge.blocked,
     }
 
 
@@ -100,6 +102,40 @@ def status_body(
         "note": note,
         "evidence": evidence,
         "actor": actor,
+    }
+    return event_body(pledge, NoticeType.STATUS_CHANGED, at, fields)
+
+
+def condition_body(
+    pledge: Pledge, at: datetime, condition: Condition, required_status: str
+) -> dict[str, Any]:
+    """Return the body telling a dependent pledge that one of its conditions was met or failed.
+
+    Met: `commitment.condition_met`. Failed (the required pledge closed with
+    another outcome, so the condition can no longer be met): a
+    `commitment.status_changed` whose status stays as it was, with the reason.
+    """
+    met = required_status == condition.status.value
+    fields: dict[str, Any] = {
+        "condition": {
+            "requires": condition.requires,
+            "status": condition.status.value,
+            "required_status": required_status,
+            "outcome": "met" if met else "failed",
+        }
+    }
+    if met:
+        return event_body(pledge, NoticeType.CONDITION_MET, at, fields)
+    note = (
+        f"condition failed: {condition.requires} is {required_status}, "
+        f"this pledge needed it {condition.status.value}"
+    )
+    fields |= {
+        "old_status": pledge.status.value,
+        "new_status": pledge.status.value,
+        "note": note,
+        "evidence": None,
+        "actor": None,
     }
     return event_body(pledge, NoticeType.STATUS_CHANGED, at, fields)
 

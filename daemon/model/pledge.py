@@ -42,3 +42,5 @@ class Pledge:
     window: Window | None = None
     reminders: tuple[timedelta, ...] | None = None  # None: the operator's default offsets
     conditions: tuple[Condition, ...] = ()
+    # Set by the store: some condition is not met yet, so no deadline clock runs.
+    blocked: bool = False

@@ -84,7 +84,7 @@ class Due:
 def _fixed(pledge: Pledge, policy: Policy) -> list[Notice]:
     """Return the notices before the repeats, one per instant, in time order."""
     window = pledge.window
-    if window is None or pledge.status.is_closed:
+    if window is None or pledge.status.is_closed or pledge.blocked:
         return []
     offsets = pledge.reminders if pledge.reminders is not None else policy.reminder_offsets
     notices = [

@@ -121,11 +121,33 @@ def _conditions(conn: Connection, ids: Sequence[str]) -> dict[str, list[Conditio
     return found
 
 
+def _statuses(conn: Connection, ids: Sequence[str]) -> dict[str, Status]:
+    if not ids:
+        return {}
+    stmt = select(Commitment.id, Commitment.status).where(Commitment.id.in_(list(ids)))
+    return {row.id: Status(row.status) for row in conn.execute(stmt)}
+
+
+def _unmet(conditions: Sequence[Condition], statuses: dict[str, Status]) -> bool:
+    return any(statuses.get(c.requires) is not c.status for c in conditions)
+
+
+def _with_blocked(conn: Connection, pledge: Pledge) -> Pledge:
+    """Return `pledge` with `blocked` set from the current status of what it requires."""
+    statuses = _statuses(conn, [c.requires for c in pledge.conditions])
+    return replace(pledge, blocked=_unmet(pledge.conditions, statuses))
+
+
 def _stored(conn: Connection, rows: Sequence[Row]) -> list[Stored]:
     conditions = _conditions(conn, [r.id for r in rows])
+    required = sorted({c.requires for found in conditions.values() for c in found})
+    statuses = _statuses(conn, required)
     return [
         Stored(
-            to_pledge(r, conditions[r.id]),
+            replace(
+                to_pledge(r, conditions[r.id]),
+                blocked=_unmet(conditions[r.id], statuses),
+            ),
             r.next_notice_at,
             r.planned_through,
             r.plan_error,
@@ -220,7 +242,7 @@ def upsert(
     if row is None:
         values = _columns(pledge)
         values.update(id=pledge.id, created_at=now, updated_at=now, planned_through=None)
-        values["next_notice_at"] = _next_at(pledge, policy, None)
+        values["next_notice_at"] = _next_at(_with_blocked(conn, pledge), policy, None)
         conn.execute(insert(Commitment).values(**values))
         _replace_conditions(conn, pledge)
         _record(conn, pledge.id, now, None, pledge.status.value, actor, "imported", None)
@@ -234,7 +256,7 @@ def upsert(
     values = _columns(pledge)
     values.update(
         updated_at=now,
-        next_notice_at=_next_at(pledge, policy, row.planned_through),
+        next_notice_at=_next_at(_with_blocked(conn, pledge), policy, row.planned_through),
         plan_error=None,
     )
     conn.execute(update(Commitment).where(Commitment.id == pledge.id).values(**values))
@@ -253,6 +275,7 @@ def upsert(
         _status_event(
             conn, pledge, now, old=current.status, note="set by import", evidence=None, actor=actor
         )
+        _propagate(conn, pledge.id, pledge.status, now=now, policy=policy)
     connector.signal_change(conn)
     return "updated"
 
@@ -283,8 +306,38 @@ def set_status(
     )
     _record(conn, pledge_id, now, old.value, status.value, actor, note, evidence)
     _status_event(conn, pledge, now, old=old, note=note, evidence=evidence, actor=actor)
+    _propagate(conn, pledge_id, status, now=now, policy=policy)
     connector.signal_change(conn)
     return old
+
+
+def _propagate(
+    conn: Connection, pledge_id: str, status: Status, *, now: datetime, policy: Policy
+) -> None:
+    """Tell the pledges that wait on `pledge_id` what its new status means for them.
+
+    A condition now met: `commitment.condition_met`, and the dependent's clock
+    starts (it is no longer blocked). The required pledge closed with another
+    outcome: the condition has failed, and the dependent hears so. Either way
+    the dependent's next notice is worked out again. A dependent's own status
+    changes (and so its dependents') only when someone records one.
+    """
+    stmt = select(ConditionRow.commitment_id, ConditionRow.status).where(
+        ConditionRow.requires_id == pledge_id
+    )
+    for dependent_id, wanted in list(conn.execute(stmt)):
+        dependent = get(conn, dependent_id)
+        condition = Condition(pledge_id, Status(wanted))
+        if status is condition.status or status.is_closed:
+            body = documents.condition_body(dependent.pledge, now, condition, status.value)
+            type_ = body["type"]
+            outbox.enqueue(
+                conn, dependent_id, type_, now, body, dependent.pledge.tags, now=now, webhooks=None
+            )
+        following = _next_at(dependent.pledge, policy, dependent.planned_through)
+        conn.execute(
+            update(Commitment).where(Commitment.id == dependent_id).values(next_notice_at=following)
+        )
 
 
 def advance(

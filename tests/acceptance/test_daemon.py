@@ -495,3 +495,32 @@ def test_the_daemon_refuses_a_webhook_on_loopback_unless_allowed(
     assert listed[0]["state"] == "dead" and listed[0]["attempts"] == 1
     assert "not a public address" in str(listed[0]["last_error"])
     assert receiver.at(hook_path) == []
+
+
+def test_marking_the_minsk_pledge_kept_tells_the_sanctions_pledge_its_condition_is_met(
+    sqlite_settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
+) -> None:
+    settings = {**sqlite_settings, "PLEDGEWATCH_WEBHOOKS__DESK__EVENTS": "commitment.condition_met"}
+    seed = Path(__file__).resolve().parents[2] / "seeds" / "moscow-talks-2016.yaml"
+    running = process.start(settings, tmp_path / "daemon.log")
+    try:
+        _import(settings, seed)
+        result = process.cli(
+            "set-status",
+            "minsk-implemented",
+            "kept",
+            "--note",
+            "all measures in place",
+            settings=settings,
+        )
+        assert result.returncode == 0, result.stderr
+        request = receiver.wait_for(hook_path, timeout=10)[0]
+    finally:
+        assert running.stop() == 0
+    body = Webhook(SECRET).verify(request.body, request.headers)
+    assert body["type"] == "commitment.condition_met"
+    assert body["data"]["commitment"]["id"] == "lift-russia-sanctions"
+    assert body["data"]["condition"]["requires"] == "minsk-implemented"
+    assert (
+        len(receiver.at(hook_path)) == 1
+    )  # the overdue notices of the seed went elsewhere: nowhere

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from daemon.model.deadlines import read_deadline
-from daemon.model.pledge import Pledge
+from daemon.model.pledge import Condition, Pledge
 from daemon.model.statuses import Status
 from daemon.service.planner import POISON_BACKOFF, Planner
 from daemon.settings import Settings
@@ -157,3 +157,71 @@ class TestWrites:
         with connector.read(engine) as conn:
             assert pledges.list_all(conn) == []
             assert pledges.history(conn, "orphan") == []
+
+
+class TestConditions:
+    def _seed(self, engine: Engine, settings: Settings) -> None:
+        window = read_deadline("by August", reference=IMPORTED.astimezone(MOSCOW), tz=MOSCOW)
+        minsk = Pledge(id="minsk", title="Minsk implemented")
+        sanctions = Pledge(
+            id="sanctions",
+            title="Lift sanctions",
+            window=window,
+            tags=("sanctions",),
+            conditions=(Condition("minsk", Status.KEPT),),
+        )
+        with connector.write(engine) as conn:
+            for pledge in (minsk, sanctions):
+                pledges.upsert(
+                    conn,
+                    pledge,
+                    status_given=False,
+                    now=IMPORTED,
+                    policy=settings.policy,
+                    actor="t",
+                )
+
+    def test_an_unmet_condition_runs_no_clock(self, engine: Engine, settings: Settings) -> None:
+        self._seed(engine, settings)
+        with connector.read(engine) as conn:
+            sanctions = pledges.get(conn, "sanctions")
+        assert sanctions.pledge.blocked and sanctions.next_notice_at is None
+
+    def test_meeting_it_notifies_the_dependent_and_starts_its_clock(
+        self, engine: Engine, settings: Settings
+    ) -> None:
+        self._seed(engine, settings)
+        with connector.write(engine) as conn:
+            pledges.set_status(
+                conn, "minsk", Status.KEPT, now=IMPORTED, policy=settings.policy, actor="t"
+            )
+        with connector.read(engine) as conn:
+            sanctions = pledges.get(conn, "sanctions")
+            bodies = {r.commitment_id: r.body for r in conn.execute(select(Event))}
+        assert not sanctions.pledge.blocked
+        assert sanctions.next_notice_at == datetime(2016, 7, 24, 21, 0, tzinfo=UTC)
+        met = bodies["sanctions"]
+        assert met["type"] == "commitment.condition_met"
+        assert met["data"]["condition"] == {
+            "requires": "minsk",
+            "status": "kept",
+            "required_status": "kept",
+            "outcome": "met",
+        }
+
+    def test_a_required_pledge_closed_otherwise_fails_the_condition(
+        self, engine: Engine, settings: Settings
+    ) -> None:
+        self._seed(engine, settings)
+        with connector.write(engine) as conn:
+            pledges.set_status(
+                conn, "minsk", Status.BROKEN, now=IMPORTED, policy=settings.policy, actor="t"
+            )
+        with connector.read(engine) as conn:
+            sanctions = pledges.get(conn, "sanctions")
+            bodies = {r.commitment_id: r.body for r in conn.execute(select(Event))}
+        failed = bodies["sanctions"]
+        assert failed["type"] == "commitment.status_changed"
+        assert failed["data"]["condition"]["outcome"] == "failed"
+        assert failed["data"]["old_status"] == failed["data"]["new_status"] == "open"
+        assert sanctions.pledge.blocked and sanctions.next_notice_at is None

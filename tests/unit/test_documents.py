@@ -69,6 +69,7 @@ class TestCommitmentDocument:
                 {"requires": "ceasefire-holds", "status": "kept"},
                 {"requires": "talks-resume", "status": "in_progress"},
             ],
+            "blocked": False,
         }
 
     def test_it_shows_a_pledge_without_deadline_source_or_own_reminders(self) -> None:
