@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from daemon import __version__, seeds
 from daemon.clock import system_clock
-from daemon.model import documents
+from daemon.model import documents, lifecycle
 from daemon.model.durations import DurationError, format_duration, parse_duration
 from daemon.model.statuses import parse_status
 from daemon.service import checks
@@ -273,6 +273,8 @@ def set_status(
             )
     except pledges.NotFound:
         _fail(f"no commitment with id {commitment_id!r}", EXIT_INPUT)
+    except lifecycle.TransitionError as exc:
+        _fail(f"{commitment_id}: {exc}", EXIT_INPUT)
     typer.echo(f"{commitment_id}: {old.value} -> {new.value}")
 
 

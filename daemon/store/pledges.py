@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
-from daemon.model import documents, schedule
+from daemon.model import documents, lifecycle, schedule
 from daemon.model.deadlines import Precision, Window
 from daemon.model.durations import format_duration
 from daemon.model.pledge import Condition, Pledge, Source
@@ -291,9 +291,15 @@ def set_status(
     note: str | None = None,
     evidence: str | None = None,
 ) -> Status:
-    """Move a pledge to `status`, record it and write its notice; return the old status."""
+    """Move a pledge to `status`, record it and write its notice; return the old status.
+
+    Raises:
+        NotFound: no pledge has that id.
+        lifecycle.TransitionError: the change is not allowed (see `model.lifecycle`).
+    """
     stored = get(conn, pledge_id)
     old = stored.pledge.status
+    lifecycle.check(old, status, note)
     pledge = _with_status(stored.pledge, status)
     conn.execute(
         update(Commitment)

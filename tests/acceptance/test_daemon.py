@@ -524,3 +524,22 @@ def test_marking_the_minsk_pledge_kept_tells_the_sanctions_pledge_its_condition_
     assert (
         len(receiver.at(hook_path)) == 1
     )  # the overdue notices of the seed went elsewhere: nowhere
+
+
+def test_set_status_refuses_leaving_a_closed_outcome_without_a_note(
+    sqlite_settings: dict[str, str], tmp_path: Path
+) -> None:
+    settings = sqlite_settings
+    _import(settings, _seed(tmp_path, [{"id": "x", "title": "X", "status": "kept"}]))
+    same = process.cli("set-status", "x", "kept", settings=settings)
+    bare = process.cli("set-status", "x", "open", settings=settings)
+    noted = process.cli("set-status", "x", "open", "--note", "kept too early", settings=settings)
+    history = json.loads(process.cli("show", "x", "--json", settings=settings).stdout)["history"]
+    assert same.returncode == 2 and "already kept" in same.stderr
+    assert bare.returncode == 2 and "needs a note" in bare.stderr
+    assert noted.returncode == 0
+    assert [(h["old_status"], h["new_status"], h["note"]) for h in history][-1] == (
+        "kept",
+        "open",
+        "kept too early",
+    )
