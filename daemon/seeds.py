@@ -21,9 +21,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Connection
 
+from daemon.model import recurrence
 from daemon.model.deadlines import DeadlineError, read_deadline
 from daemon.model.durations import DurationError, parse_duration
 from daemon.model.pledge import Condition, Pledge, Source
+from daemon.model.recurrence import Recurrence
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Kind, Status
 from daemon.store import pledges
@@ -80,6 +82,9 @@ class _Commitment(BaseModel):
     reminders: list[str] | None = None
     tags: list[str] = []
     conditions: list[_Condition] = []
+    check_in: str | None = None  # ongoing: how often (default: PLEDGEWATCH_CHECK_IN)
+    every: str | None = None  # recurring: an interval such as 3mo
+    cron: str | None = None  # recurring: a crontab line
 
     @field_validator("reminders", mode="before")
     @classmethod
@@ -196,6 +201,7 @@ def _to_seed(
             commitment=item.id,
             field="conditions",
         )
+    check_ins = _recurrence(name, item, zone, reference)
     requires = [c.requires for c in item.conditions]
     if item.id in requires:
         raise SeedError(
@@ -216,6 +222,7 @@ def _to_seed(
         source=source,
         window=window,
         reminders=reminders,
+        recurrence=check_ins,
         # Sorted, as the store reads them back: a re-import then compares equal.
         conditions=tuple(
             sorted(
@@ -224,6 +231,40 @@ def _to_seed(
         ),
     )
     return Seed(pledge, status_given=item.status is not None, file=name)
+
+
+def _recurrence(
+    name: str, item: _Commitment, zone: ZoneInfo, reference: datetime
+) -> Recurrence | None:
+    """Return the check-ins a commitment asks for, or raise SeedError naming the field."""
+
+    def refuse(field: str, message: str) -> SeedError:
+        return SeedError(name, message, commitment=item.id, field=field)
+
+    if item.kind is not Kind.ONGOING and item.check_in is not None:
+        raise refuse(
+            "check_in", "only an ongoing commitment takes check_in (a recurring one: every or cron)"
+        )
+    if item.kind is not Kind.RECURRING and (item.every or item.cron):
+        field = "every" if item.every else "cron"
+        raise refuse(field, "only a recurring commitment takes every or cron")
+    if item.kind is Kind.RECURRING and bool(item.every) == bool(item.cron):
+        raise refuse(
+            "every", "a recurring commitment needs either every (e.g. 3mo) or cron, not both"
+        )
+    if item.kind not in (Kind.ONGOING, Kind.RECURRING):
+        return None
+    every = item.check_in if item.kind is Kind.ONGOING else item.every
+    try:
+        if every is not None:
+            recurrence.parse_every(every)
+        if item.cron is not None:
+            recurrence.check_cron(item.cron)
+    except recurrence.RecurrenceError as exc:
+        raise refuse(
+            "cron" if item.cron else ("check_in" if item.check_in else "every"), str(exc)
+        ) from None
+    return Recurrence(since=reference, timezone=zone.key, every=every, cron=item.cron)
 
 
 def _explain(name: str, raw: dict[str, Any], exc: ValidationError) -> SeedError:

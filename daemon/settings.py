@@ -38,7 +38,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 
-from daemon.model import durations
+from daemon.model import durations, recurrence
 from daemon.model.durations import parse_duration, parse_durations
 from daemon.model.schedule import NoticeType, Policy
 
@@ -201,6 +201,7 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     reminder_offsets: Durations = (timedelta(days=30), timedelta(days=7), timedelta(days=1))
     overdue_repeat: Duration = timedelta(days=7)
+    check_in: str = "30d"
     catch_up: Literal["latest", "all", "none"] = "latest"
     catch_up_grace: Duration = timedelta(minutes=5)
     retry_schedule: Durations = (
@@ -229,6 +230,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)"
             ) from None
+        return value
+
+    @field_validator("check_in")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        recurrence.parse_every(value)  # RecurrenceError is a ValueError: named as this variable
         return value
 
     @field_validator("log_level", mode="before")
@@ -288,6 +295,7 @@ class Settings(BaseSettings):
             reminder_offsets=self.reminder_offsets,
             overdue_repeat=self.overdue_repeat,
             catch_up=self.catch_up,
+            check_in=self.check_in,
             grace=self.catch_up_grace,
         )
 
@@ -313,6 +321,7 @@ class Settings(BaseSettings):
             "timezone": self.timezone,
             "reminder_offsets": ",".join(_fmt(d) for d in self.reminder_offsets),
             "overdue_repeat": _fmt(self.overdue_repeat),
+            "check_in": self.check_in,
             "catch_up": self.catch_up,
             "catch_up_grace": _fmt(self.catch_up_grace),
             "retry_schedule": ",".join(_fmt(d) for d in self.retry_schedule),

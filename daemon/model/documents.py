@@ -64,9 +64,19 @@ def commitment_document(pledge: Pledge) -> dict[str, Any]:
         "conditions": [
             {"requires": c.requires, "status": c.status.value} for c in pledge.conditions
         ],
+        "check_ins": recurrence_document(pledge),
         # True while a condition is unmet: no deadline clock runs for it yet.
         "blocked": pledge.blocked,
     }
+
+
+def recurrence_document(pledge: Pledge) -> dict[str, Any] | None:
+    """Return how a pledge is checked in on: `every` or `cron`, counted from `since`."""
+    found = pledge.recurrence
+    if found is None:
+        return None
+    zone = ZoneInfo(found.timezone)
+    return {"every": found.every, "cron": found.cron, "since": isoformat(found.since, zone)}
 
 
 def notice_body(
@@ -76,6 +86,8 @@ def notice_body(
     fields: dict[str, Any] = {}
     if notice.type is NoticeType.REMINDER and notice.offset is not None:
         fields["offset"] = format_duration(notice.offset)
+    if notice.type is NoticeType.CHECK_IN and pledge.recurrence is not None:
+        fields["recurrence"] = recurrence_document(pledge)
     if notice.type is NoticeType.OVERDUE and pledge.window is not None:
         fields["overdue_by"] = format_duration(notice.at - pledge.window.latest)
         fields["repeat"] = notice.repeat

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from daemon.model.deadlines import Window
+from daemon.model.recurrence import Recurrence
 from daemon.model.statuses import Kind, Status
 
 
@@ -42,5 +43,6 @@ class Pledge:
     window: Window | None = None
     reminders: tuple[timedelta, ...] | None = None  # None: the operator's default offsets
     conditions: tuple[Condition, ...] = ()
+    recurrence: Recurrence | None = None  # check-ins (ongoing and recurring pledges)
     # Set by the store: some condition is not met yet, so no deadline clock runs.
     blocked: bool = False

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from daemon.model import recurrence
 from daemon.model.pledge import Pledge
 
 
@@ -51,6 +52,7 @@ class Policy:
     )
     overdue_repeat: timedelta = timedelta(days=7)
     catch_up: str = "latest"  # after downtime: latest, all or none (see `plan`)
+    check_in: str = "30d"  # how often an ongoing pledge with no `every` of its own is checked in on
     grace: timedelta = timedelta(minutes=5)  # a notice later than this is late
 
 
@@ -128,8 +130,32 @@ def _repeat(first: datetime, k: int, policy: Policy) -> Notice | None:
     return Notice(NoticeType.OVERDUE, at, repeat=k)
 
 
+def _check_ins_run(pledge: Pledge) -> bool:
+    return pledge.recurrence is not None and not pledge.status.is_closed and not pledge.blocked
+
+
+def _next_check_in(pledge: Pledge, policy: Policy, after: datetime | None) -> Notice | None:
+    if not _check_ins_run(pledge):
+        return None
+    assert pledge.recurrence is not None
+    at = recurrence.next_after(pledge.recurrence, policy.check_in, after)
+    return Notice(NoticeType.CHECK_IN, at) if at is not None else None
+
+
 def next_notice(pledge: Pledge, policy: Policy, after: datetime | None) -> Notice | None:
-    """Return the first notice strictly after `after` (None: from the beginning), or None."""
+    """Return the first notice strictly after `after` (None: from the beginning), or None.
+
+    Deadline notices and check-ins are two streams merged in time order; when
+    both fall on one instant the deadline notice is the one sent.
+    """
+    deadline = _next_deadline_notice(pledge, policy, after)
+    check_in = _next_check_in(pledge, policy, after)
+    if deadline is None or (check_in is not None and check_in.at < deadline.at):
+        return check_in
+    return deadline
+
+
+def _next_deadline_notice(pledge: Pledge, policy: Policy, after: datetime | None) -> Notice | None:
     fixed = _fixed(pledge, policy)
     for notice in fixed:
         if after is None or notice.at > after:
@@ -152,6 +178,23 @@ def due_at(pledge: Pledge, policy: Policy, after: datetime | None, now: datetime
     The planner sends the latest one; the count tells the receiver how many
     notices it stands for when the daemon was not running to send them on time.
     """
+    deadline = _deadline_due(pledge, policy, after, now)
+    if not _check_ins_run(pledge):
+        return deadline
+    assert pledge.recurrence is not None
+    last, count = recurrence.between(pledge.recurrence, policy.check_in, after, now)
+    if last is None:
+        return deadline
+    check_in = Due(Notice(NoticeType.CHECK_IN, last), count)
+    if deadline is None:
+        return check_in
+    latest = deadline if deadline.notice.at >= check_in.notice.at else check_in
+    return Due(latest.notice, deadline.count + check_in.count)
+
+
+def _deadline_due(
+    pledge: Pledge, policy: Policy, after: datetime | None, now: datetime
+) -> Due | None:
     all_fixed = _fixed(pledge, policy)
     fixed = [n for n in all_fixed if (after is None or n.at > after) and n.at <= now]
     latest = fixed[-1] if fixed else None

@@ -18,6 +18,7 @@ from daemon.model import documents, lifecycle, schedule
 from daemon.model.deadlines import Precision, Window
 from daemon.model.durations import format_duration
 from daemon.model.pledge import Condition, Pledge, Source
+from daemon.model.recurrence import Recurrence
 from daemon.model.schedule import NoticeType, Policy
 from daemon.model.statuses import Kind, Status
 from daemon.store import connector, outbox
@@ -75,6 +76,14 @@ def to_pledge(row: Row | Any, conditions: Sequence[Condition] = ()) -> Pledge:
         reminders=None
         if row.reminders is None
         else tuple(timedelta(seconds=s) for s in row.reminders),
+        recurrence=None
+        if row.recurrence is None
+        else Recurrence(
+            since=datetime.fromisoformat(row.recurrence["since"]),
+            timezone=row.recurrence["timezone"],
+            every=row.recurrence.get("every"),
+            cron=row.recurrence.get("cron"),
+        ),
         conditions=tuple(conditions),
     )
 
@@ -104,6 +113,14 @@ def _columns(pledge: Pledge) -> dict[str, Any]:
         "reminders": None
         if pledge.reminders is None
         else [int(r.total_seconds()) for r in pledge.reminders],
+        "recurrence": None
+        if pledge.recurrence is None
+        else {
+            "since": pledge.recurrence.since.isoformat(),
+            "timezone": pledge.recurrence.timezone,
+            "every": pledge.recurrence.every,
+            "cron": pledge.recurrence.cron,
+        },
     }
 
 

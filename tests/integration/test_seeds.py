@@ -148,3 +148,39 @@ def test_bad_seeds_are_refused_before_anything_is_written(
     assert caught.value.field == field
     with connector.read(engine) as conn:
         assert pledges.list_all(conn) == []
+
+
+@pytest.mark.parametrize(
+    ("commitment", "field"),
+    [
+        pytest.param({"kind": "recurring"}, "every", id="recurring-without-schedule"),
+        pytest.param(
+            {"kind": "recurring", "every": "3mo", "cron": "0 9 1 * *"}, "every", id="both"
+        ),
+        pytest.param({"kind": "recurring", "cron": "0 9 32 * *"}, "cron", id="bad-cron"),
+        pytest.param({"kind": "recurring", "every": "quarterly"}, "every", id="bad-every"),
+        pytest.param(
+            {"kind": "deliverable", "check_in": "14d"}, "check_in", id="check-in-on-deliverable"
+        ),
+        pytest.param({"kind": "ongoing", "every": "3mo"}, "every", id="every-on-ongoing"),
+    ],
+)
+def test_bad_check_in_schedules_are_refused_naming_the_field(
+    engine: Engine, tmp_path: Path, commitment: dict[str, object], field: str
+) -> None:
+    with pytest.raises(seeds.SeedError) as caught:
+        _apply(engine, _write(tmp_path, [{"id": "r", "title": "R", **commitment}]))
+    assert (caught.value.commitment, caught.value.field) == ("r", field)
+
+
+def test_check_ins_count_from_the_publication_date(engine: Engine, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        [{"id": "review", "title": "Review", "kind": "recurring", "every": "3mo"}],
+        source={"published": "2016-03-25"},
+        timezone="Europe/Moscow",
+    )
+    _apply(engine, path)
+    with connector.read(engine) as conn:
+        stored = pledges.get(conn, "review")
+    assert stored.next_notice_at == datetime(2016, 6, 24, 21, 0, tzinfo=UTC)  # 25 June, Moscow

@@ -69,6 +69,7 @@ class TestCommitmentDocument:
                 {"requires": "ceasefire-holds", "status": "kept"},
                 {"requires": "talks-resume", "status": "in_progress"},
             ],
+            "check_ins": None,
             "blocked": False,
         }
 
