@@ -4,28 +4,22 @@ A deadline is a window [earliest, latest), end-exclusive, with the phrase it
 was read from, its precision and the time zone it was read in. Calendar
 arithmetic happens in that zone and only the resulting instants are converted
 to UTC, so a month boundary stays at local midnight across DST changes.
+
+Phrases ("by the end of August", "Q3 2016", "this summer") are read into local
+days by `daemon.model.phrases`; this module places those days in the zone.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dateutil.relativedelta import relativedelta
+from daemon.model import phrases
 
-
-class Precision(StrEnum):
-    """How exact a deadline is: the width of its window."""
-
-    INSTANT = "instant"
-    DAY = "day"
-    MONTH = "month"
-    YEAR = "year"
-    RANGE = "range"
+# Defined beside the phrase rules that produce most of its values.
+Precision = phrases.Precision
 
 
 class DeadlineError(ValueError):
@@ -58,44 +52,14 @@ class Window:
         return instant.astimezone(ZoneInfo(self.timezone))
 
 
-MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-_MONTH = "(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
-_BY_MONTH = re.compile(rf"^(?:by|before|until)\s+{_MONTH}(?:\s+(?P<year>\d{{4}}))?$")
-_MONTH_YEAR = re.compile(rf"^{_MONTH}\s+(?P<year>\d{{4}})$")
-_ISO_MONTH = re.compile(r"^(?P<year>\d{4})-(?P<month>\d{2})$")
-_ISO_YEAR = re.compile(r"^(?P<year>\d{4})$")
-_IN_N = re.compile(
-    r"^(?:in|within)\s+(?P<n>\d+)\s+(?P<unit>second|minute|hour|day|week|month|year)s?$"
-)
-
-
 def read_deadline(value: Any, *, reference: datetime, tz: ZoneInfo) -> Window:
     """Return the window a deadline value describes.
 
     Args:
         value: a `datetime` (an instant), a `date` (that day), a string (an ISO
-            date, month, year or instant, or a phrase such as "by August" or
-            "in 3 days"), or a mapping `{earliest, latest}`.
+            date, week, month, year or instant, or a phrase such as "by August",
+            "Q3 2016" or "in 3 days"; see docs/deadlines.md), or a mapping
+            `{earliest, latest}`.
         reference: when the pledge was made (aware); phrases count from it.
         tz: the zone the pledge was made in; calendar bounds are local to it.
 
@@ -109,7 +73,8 @@ def read_deadline(value: Any, *, reference: datetime, tz: ZoneInfo) -> Window:
             instant = _aware(value, tz)
             return _instant(value.isoformat(), instant, tz)
         if isinstance(value, date):
-            return _calendar(value.isoformat(), value, relativedelta(days=1), Precision.DAY, tz)
+            day = phrases.Period(value, value + timedelta(days=1), Precision.DAY)
+            return _calendar(value.isoformat(), day, tz)
         if not isinstance(value, str) or not value.strip():
             raise DeadlineError(
                 f"deadline {value!r} is not a date, a phrase or {{earliest, latest}}"
@@ -123,50 +88,25 @@ def read_deadline(value: Any, *, reference: datetime, tz: ZoneInfo) -> Window:
 
 
 def _read_text(phrase: str, *, reference: datetime, tz: ZoneInfo) -> Window:
-    text = " ".join(phrase.lower().split())
     local_ref = reference.astimezone(tz)
-    if match := _BY_MONTH.match(text):
-        month = MONTHS[match["month"]]
-        if match["year"]:
-            year = int(match["year"])
-        else:
-            # "by August" means the coming August: this year's unless it has passed.
-            year = local_ref.year if month >= local_ref.month else local_ref.year + 1
-        return _calendar(phrase, date(year, month, 1), relativedelta(months=1), Precision.MONTH, tz)
-    if match := _MONTH_YEAR.match(text) or _ISO_MONTH.match(text):
-        month = MONTHS[match["month"]] if not match["month"].isdigit() else int(match["month"])
-        if not 1 <= month <= 12:
-            raise DeadlineError(f"deadline {phrase!r}: there is no month {month}")
-        start = date(int(match["year"]), month, 1)
-        return _calendar(phrase, start, relativedelta(months=1), Precision.MONTH, tz)
-    if match := _ISO_YEAR.match(text):
-        start = date(int(match["year"]), 1, 1)
-        return _calendar(phrase, start, relativedelta(years=1), Precision.YEAR, tz)
-    if match := _IN_N.match(text):
-        return _in_n(phrase, int(match["n"]), match["unit"], local_ref, tz)
-    try:  # an ISO date, extended (2016-08-01) or basic (20160801): the whole day
-        day = date.fromisoformat(phrase)
-    except ValueError:
-        pass
-    else:
-        return _calendar(phrase, day, relativedelta(days=1), Precision.DAY, tz)
     try:
-        parsed = datetime.fromisoformat(phrase)
+        # Phrases count from the reference's local date: 23:00 UTC may be tomorrow.
+        read = phrases.read_phrase(phrase, local_ref.date())
+    except phrases.PhraseError as exc:
+        raise DeadlineError(f"cannot read deadline {phrase!r}: {exc}") from None
+    if isinstance(read, phrases.Period):
+        return _calendar(phrase, read, tz)
+    if isinstance(read, timedelta):  # "in 2 hours": an instant, counted in UTC
+        return _instant(phrase, local_ref.astimezone(UTC) + read, tz)
+    try:
+        parsed = datetime.fromisoformat(phrase.upper())
     except ValueError:
         raise DeadlineError(
             f"cannot read deadline {phrase!r} (try a date like 2016-08-01, a month like "
-            "2016-08, 'by August', 'in 3 days' or {earliest, latest})"
+            "2016-08, 'by August', 'Q3 2016', 'in 3 days' or {earliest, latest}; "
+            "see docs/deadlines.md)"
         ) from None
     return _instant(phrase, _aware(parsed, tz), tz)
-
-
-def _in_n(phrase: str, n: int, unit: str, local_ref: datetime, tz: ZoneInfo) -> Window:
-    """Read "in N units": an instant for sub-day units, else the day it lands on."""
-    if unit in ("second", "minute", "hour"):
-        instant = local_ref.astimezone(UTC) + timedelta(**{f"{unit}s": n})
-        return _instant(phrase, instant, tz)
-    day = local_ref.date() + relativedelta(**{f"{unit}s": n})
-    return _calendar(phrase, day, relativedelta(days=1), Precision.DAY, tz)
 
 
 def _read_range(value: dict[str, Any], *, reference: datetime, tz: ZoneInfo) -> Window:
@@ -183,13 +123,13 @@ def _read_range(value: dict[str, Any], *, reference: datetime, tz: ZoneInfo) -> 
     return Window(phrase, earliest, latest, Precision.RANGE, tz.key)
 
 
-def _calendar(
-    phrase: str, start: date, length: relativedelta, precision: Precision, tz: ZoneInfo
-) -> Window:
+def _calendar(phrase: str, period: phrases.Period, tz: ZoneInfo) -> Window:
     # Both bounds are local midnights, converted to UTC only at the end (DST-safe).
-    earliest = datetime.combine(start, time(0), tzinfo=tz)
-    latest = datetime.combine(start + length, time(0), tzinfo=tz)
-    return Window(phrase, earliest.astimezone(UTC), latest.astimezone(UTC), precision, tz.key)
+    earliest = datetime.combine(period.start, time(0), tzinfo=tz)
+    latest = datetime.combine(period.end, time(0), tzinfo=tz)
+    return Window(
+        phrase, earliest.astimezone(UTC), latest.astimezone(UTC), period.precision, tz.key
+    )
 
 
 def _instant(phrase: str, instant: datetime, tz: ZoneInfo) -> Window:
