@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -226,6 +227,15 @@ def show(
         lines.append(f"  about      {detail['description']}")
     for condition in detail["conditions"]:
         lines.append(f"  condition  waits for {condition['requires']} to be {condition['status']}")
+    if detail["check_ins"]:
+        rule = detail["check_ins"]["cron"] or detail["check_ins"]["every"] or "the default interval"
+        lines.append(f"  check-ins  {rule}, from {detail['check_ins']['since']}")
+    if detail["blocked"]:
+        lines.append("  waiting    a condition is not met yet: no deadline clock runs")
+    if detail["acknowledged"]:
+        lines.append("  acked      overdue repeats stopped until the next status change")
+    if detail["held_until"]:
+        lines.append(f"  held until {detail['held_until']} (snoozed or silenced)")
     if detail["plan_error"]:
         lines.append(f"  error      {detail['plan_error']}")
     lines.append("  next notices:" if detail["next_notices"] else "  next notices: none")
@@ -276,6 +286,111 @@ def set_status(
     except lifecycle.TransitionError as exc:
         _fail(f"{commitment_id}: {exc}", EXIT_INPUT)
     typer.echo(f"{commitment_id}: {old.value} -> {new.value}")
+
+
+def _when(text: str, settings: Settings) -> datetime:
+    """Read --until: a duration from now (3d, 12h) or a date or time (naive: in TIMEZONE)."""
+    now = system_clock()
+    try:
+        return now + parse_duration(text)
+    except DurationError:
+        pass
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(
+            f"--until: {text!r} is neither a duration (3d, 12h) nor a date (2026-12-01T09:00)",
+            EXIT_INPUT,
+        )
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=settings.zone)
+    return value.astimezone(UTC)
+
+
+@app.command()
+def ack(
+    ctx: typer.Context,
+    commitment_id: Annotated[str, typer.Argument(metavar="ID")],
+    note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
+) -> None:
+    """Stop a pledge's overdue repeats until its next status change."""
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    try:
+        with connector.write(engine) as conn:
+            pledges.acknowledge(
+                conn,
+                commitment_id,
+                now=system_clock(),
+                policy=settings.policy,
+                actor=_actor(),
+                note=note,
+            )
+    except pledges.NotFound:
+        _fail(f"no commitment with id {commitment_id!r}", EXIT_INPUT)
+    typer.echo(f"{commitment_id}: acknowledged; overdue repeats stop until its status changes")
+
+
+@app.command()
+def snooze(
+    ctx: typer.Context,
+    commitment_id: Annotated[str, typer.Argument(metavar="ID")],
+    until: Annotated[
+        str | None, typer.Option("--until", help="3d, 12h or a date; the hold's end.")
+    ] = None,
+    end: Annotated[bool, typer.Option("--end", help="End the snooze now.")] = False,
+    note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
+) -> None:
+    """Hold every notice of one pledge until then; what is still relevant is sent at the end."""
+    if (until is None) == (not end):
+        _fail("give --until WHEN or --end", EXIT_INPUT)
+    settings = _settings(ctx)
+    when = _when(until, settings) if until else None
+    engine = _engine(settings)
+    try:
+        with connector.write(engine) as conn:
+            pledges.snooze(
+                conn,
+                commitment_id,
+                when,
+                now=system_clock(),
+                policy=settings.policy,
+                actor=_actor(),
+                note=note,
+            )
+    except pledges.NotFound:
+        _fail(f"no commitment with id {commitment_id!r}", EXIT_INPUT)
+    typer.echo(
+        f"{commitment_id}: " + (f"snoozed until {when.isoformat()}" if when else "snooze ended")
+    )
+
+
+@app.command()
+def silence(
+    ctx: typer.Context,
+    tag: Annotated[str, typer.Option("--tag", help="Every pledge with this tag.")],
+    until: Annotated[
+        str | None, typer.Option("--until", help="3d, 12h or a date; the hold's end.")
+    ] = None,
+    end: Annotated[bool, typer.Option("--end", help="Lift the silence now.")] = False,
+    note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
+) -> None:
+    """Hold the notices of every pledge with a tag until then."""
+    if (until is None) == (not end):
+        _fail("give --until WHEN or --end", EXIT_INPUT)
+    settings = _settings(ctx)
+    when = _when(until, settings) if until else None
+    engine = _engine(settings)
+    with connector.write(engine) as conn:
+        count = pledges.silence(
+            conn, tag, when, now=system_clock(), policy=settings.policy, actor=_actor(), note=note
+        )
+    held = f"silenced until {when.isoformat()}" if when else "silence lifted"
+    typer.echo(f"tag {tag}: {held} ({count} pledge{'s' if count != 1 else ''})")
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
 
 
 @app.command()

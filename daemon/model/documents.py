@@ -67,6 +67,8 @@ def commitment_document(pledge: Pledge) -> dict[str, Any]:
         "check_ins": recurrence_document(pledge),
         # True while a condition is unmet: no deadline clock runs for it yet.
         "blocked": pledge.blocked,
+        "acknowledged": pledge.acknowledged,
+        "held_until": isoformat(pledge.held_until, zone),
     }
 
 

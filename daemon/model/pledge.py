@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from daemon.model.deadlines import Window
 from daemon.model.recurrence import Recurrence
@@ -46,3 +46,7 @@ class Pledge:
     recurrence: Recurrence | None = None  # check-ins (ongoing and recurring pledges)
     # Set by the store: some condition is not met yet, so no deadline clock runs.
     blocked: bool = False
+    # Overdue repeats stop once acknowledged, until the next status change.
+    acknowledged: bool = False
+    # Snoozed (this pledge) or silenced (one of its tags) until then: notices wait.
+    held_until: datetime | None = None

@@ -164,6 +164,7 @@ def _next_deadline_notice(pledge: Pledge, policy: Policy, after: datetime | None
         not fixed
         or fixed[-1].type is not NoticeType.OVERDUE
         or policy.overdue_repeat <= timedelta(0)
+        or pledge.acknowledged
     ):
         return None
     first = fixed[-1].at
@@ -199,7 +200,7 @@ def _deadline_due(
     fixed = [n for n in all_fixed if (after is None or n.at > after) and n.at <= now]
     latest = fixed[-1] if fixed else None
     count = len(fixed)
-    repeats = all_fixed and all_fixed[-1].type is NoticeType.OVERDUE
+    repeats = all_fixed and all_fixed[-1].type is NoticeType.OVERDUE and not pledge.acknowledged
     if repeats and policy.overdue_repeat > timedelta(0):
         first = all_fixed[-1].at
         high = (now - first) // policy.overdue_repeat if now >= first else 0
@@ -243,6 +244,8 @@ def plan(pledge: Pledge, policy: Policy, after: datetime | None, now: datetime) 
     * `none`: only a notice still within the grace; missed ones are skipped
       and counted (the caller logs them: never silently).
     """
+    if pledge.held_until is not None and now < pledge.held_until:
+        return Plan((), after)  # snoozed or silenced: everything waits for the end of the hold
     due = due_at(pledge, policy, after, now)
     if due is None:
         return Plan((), after)
@@ -263,6 +266,16 @@ def plan(pledge: Pledge, policy: Policy, after: datetime | None, now: datetime) 
         return Plan((), due.notice.at, skipped=due.count)
     late = due.missed > 0 or not on_time
     return Plan((Planned(due.notice, late=late, missed=due.missed),), due.notice.at)
+
+
+def wake_at(pledge: Pledge, policy: Policy, after: datetime | None) -> datetime | None:
+    """Return when the planner must next look at a pledge: its next notice, or the end of a hold."""
+    notice = next_notice(pledge, policy, after)
+    if notice is None:
+        return None
+    if pledge.held_until is not None and notice.at < pledge.held_until:
+        return pledge.held_until
+    return notice.at
 
 
 def upcoming(

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, text
 
 from daemon.store import connector, outbox, webhooks
+from daemon.store.schema import Commitment, Silence
 
 DATABASE_WARN_SECONDS = 0.5  # a query slower than this warns
 TICK_FAIL_FACTOR = 3  # the planner silent for 3x its longest sleep: fail
@@ -117,6 +118,24 @@ def outbox_backlog(engine: Engine, now: datetime) -> list[Check]:
     return [
         Check("outbox:backlog", "pass", backlog["pending"], "deliveries"),
         Check("outbox:oldestPending", status, round(age, 3), "s", output=hint),
+    ]
+
+
+def holds(engine: Engine, now: datetime) -> list[Check]:
+    """Count the pledges snoozed and the tags silenced right now (informative: always pass)."""
+    try:
+        with connector.read(engine) as conn:
+            snoozed = conn.scalar(
+                select(func.count()).select_from(Commitment).where(Commitment.snoozed_until > now)
+            )
+            silenced = conn.scalar(
+                select(func.count()).select_from(Silence).where(Silence.until > now)
+            )
+    except Exception as exc:
+        return [Check("pledges:held", "fail", output=f"cannot read holds ({type(exc).__name__})")]
+    return [
+        Check("pledges:snoozed", "pass", snoozed, "pledges"),
+        Check("tags:silenced", "pass", silenced, "tags"),
     ]
 
 

@@ -120,6 +120,7 @@ class Daemon:
             ),
             checks.database(self.engine),
             *checks.outbox_backlog(self.engine, now),
+            *checks.holds(self.engine, now),
         ]
         try:
             with connector.read(self.engine) as conn:

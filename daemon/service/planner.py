@@ -95,12 +95,12 @@ class Planner:
                     )
                     if event is not None:
                         written.append(planned)
-                following = schedule.next_notice(pledge, policy, owed.through)
                 pledges.advance(
                     conn,
                     pledge.id,
                     planned_through=owed.through,
-                    next_notice_at=following.at if following else None,
+                    # The next notice, or the end of a snooze or silence holding it.
+                    next_notice_at=schedule.wake_at(pledge, policy, owed.through),
                 )
         except (OperationalError, InterfaceError):
             raise  # the database is away, not the pledge at fault: the drain retries shortly

@@ -22,7 +22,7 @@ from daemon.model.recurrence import Recurrence
 from daemon.model.schedule import NoticeType, Policy
 from daemon.model.statuses import Kind, Status
 from daemon.store import connector, outbox
-from daemon.store.schema import Commitment, StatusChange
+from daemon.store.schema import Commitment, Silence, StatusChange
 from daemon.store.schema import Condition as ConditionRow
 
 logger = logging.getLogger(__name__)
@@ -155,15 +155,31 @@ def _with_blocked(conn: Connection, pledge: Pledge) -> Pledge:
     return replace(pledge, blocked=_unmet(pledge.conditions, statuses))
 
 
+def silences(conn: Connection) -> dict[str, datetime]:
+    """Return every silence: tag -> until (expired ones included; they hold nothing)."""
+    return {row.tag: row.until for row in conn.execute(select(Silence.tag, Silence.until))}
+
+
+def _held_until(row: Row, silenced: dict[str, datetime]) -> datetime | None:
+    """The latest end of the pledge's snooze and of the silences on its tags."""
+    ends = [silenced[tag] for tag in row.tags or () if tag in silenced]
+    if row.snoozed_until is not None:
+        ends.append(row.snoozed_until)
+    return max(ends, default=None)
+
+
 def _stored(conn: Connection, rows: Sequence[Row]) -> list[Stored]:
     conditions = _conditions(conn, [r.id for r in rows])
     required = sorted({c.requires for found in conditions.values() for c in found})
     statuses = _statuses(conn, required)
+    silenced = silences(conn)
     return [
         Stored(
             replace(
                 to_pledge(r, conditions[r.id]),
                 blocked=_unmet(conditions[r.id], statuses),
+                acknowledged=r.acknowledged_at is not None,
+                held_until=_held_until(r, silenced),
             ),
             r.next_notice_at,
             r.planned_through,
@@ -317,13 +333,15 @@ def set_status(
     stored = get(conn, pledge_id)
     old = stored.pledge.status
     lifecycle.check(old, status, note)
-    pledge = _with_status(stored.pledge, status)
+    # A status change ends an acknowledgement: overdue repeats resume if still due.
+    pledge = replace(_with_status(stored.pledge, status), acknowledged=False)
     conn.execute(
         update(Commitment)
         .where(Commitment.id == pledge_id)
         .values(
             status=status.value,
             updated_at=now,
+            acknowledged_at=None,
             next_notice_at=_next_at(pledge, policy, stored.planned_through),
         )
     )
@@ -361,6 +379,93 @@ def _propagate(
         conn.execute(
             update(Commitment).where(Commitment.id == dependent_id).values(next_notice_at=following)
         )
+
+
+def acknowledge(
+    conn: Connection, pledge_id: str, *, now: datetime, policy: Policy, actor: str, note: str | None
+) -> None:
+    """Stop a pledge's overdue repeats until its next status change; recorded in its history."""
+    stored = get(conn, pledge_id)
+    pledge = replace(stored.pledge, acknowledged=True)
+    conn.execute(
+        update(Commitment)
+        .where(Commitment.id == pledge_id)
+        .values(
+            acknowledged_at=now,
+            updated_at=now,
+            next_notice_at=_next_at(pledge, policy, stored.planned_through),
+        )
+    )
+    status = pledge.status.value
+    _record(conn, pledge_id, now, status, status, actor, _why("acknowledged", note), None)
+    connector.signal_change(conn)
+
+
+def snooze(
+    conn: Connection,
+    pledge_id: str,
+    until: datetime | None,
+    *,
+    now: datetime,
+    policy: Policy,
+    actor: str,
+    note: str | None,
+) -> None:
+    """Hold every notice of one pledge until `until` (None: end the snooze); recorded."""
+    stored = get(conn, pledge_id)
+    conn.execute(
+        update(Commitment)
+        .where(Commitment.id == pledge_id)
+        .values(snoozed_until=until, updated_at=now)
+    )
+    _refresh(conn, [pledge_id], policy=policy)
+    what = f"snoozed until {until.isoformat()}" if until else "snooze ended"
+    status = stored.pledge.status.value
+    _record(conn, pledge_id, now, status, status, actor, _why(what, note), None)
+    connector.signal_change(conn)
+
+
+def silence(
+    conn: Connection,
+    tag: str,
+    until: datetime | None,
+    *,
+    now: datetime,
+    policy: Policy,
+    actor: str,
+    note: str | None,
+) -> int:
+    """Hold the notices of every pledge tagged `tag` until `until` (None: lift); return how many."""
+    conn.execute(delete(Silence).where(Silence.tag == tag))
+    if until is not None:
+        conn.execute(
+            insert(Silence).values(tag=tag, until=until, created_at=now, actor=actor, note=note)
+        )
+    # Tags live in a JSON list: found here, not in SQL, the same way on every engine.
+    tagged = [s for s in list_all(conn) if tag in s.pledge.tags]
+    _refresh(conn, [s.pledge.id for s in tagged], policy=policy)
+    what = (
+        f"tag {tag} silenced until {until.isoformat()}" if until else f"silence on tag {tag} lifted"
+    )
+    for stored in tagged:
+        status = stored.pledge.status.value
+        _record(conn, stored.pledge.id, now, status, status, actor, _why(what, note), None)
+    connector.signal_change(conn)
+    return len(tagged)
+
+
+def _refresh(conn: Connection, ids: Sequence[str], *, policy: Policy) -> None:
+    """Work out again when the planner must look at these pledges (after a hold changed)."""
+    for pledge_id in ids:
+        stored = get(conn, pledge_id)
+        following = _next_at(stored.pledge, policy, stored.planned_through)
+        conn.execute(
+            update(Commitment).where(Commitment.id == pledge_id).values(next_notice_at=following)
+        )
+
+
+def _why(what: str, note: str | None) -> str:
+    return f"{what}: {note}" if note else what
 
 
 def advance(
@@ -415,8 +520,7 @@ def _with_status(pledge: Pledge, status: Status) -> Pledge:
 
 
 def _next_at(pledge: Pledge, policy: Policy, after: datetime | None) -> datetime | None:
-    notice = schedule.next_notice(pledge, policy, after)
-    return notice.at if notice else None
+    return schedule.wake_at(pledge, policy, after)
 
 
 def _replace_conditions(conn: Connection, pledge: Pledge) -> None:

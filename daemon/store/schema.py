@@ -83,6 +83,8 @@ class Commitment(Base):
     planned_through: Mapped[datetime | None]
     next_notice_at: Mapped[datetime | None] = mapped_column(index=True)
     plan_error: Mapped[str | None] = mapped_column(Text)
+    acknowledged_at: Mapped[datetime | None]  # overdue repeats stop; cleared by a status change
+    snoozed_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -158,6 +160,18 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+
+
+class Silence(Base):
+    """Every pledge with this tag holds its notices until `until`."""
+
+    __tablename__ = "silences"
+
+    tag: Mapped[str] = mapped_column(String(200), primary_key=True)
+    until: Mapped[datetime]
+    created_at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class WebhookState(Base):

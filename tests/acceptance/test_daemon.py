@@ -543,3 +543,32 @@ def test_set_status_refuses_leaving_a_closed_outcome_without_a_note(
         "open",
         "kept too early",
     )
+
+
+def test_ack_snooze_and_silence_are_shown_and_recorded(
+    sqlite_settings: dict[str, str], tmp_path: Path
+) -> None:
+    settings = sqlite_settings
+    _import(
+        settings,
+        _seed(tmp_path, [{"id": "x", "title": "X", "deadline": "2016-08-01", "tags": ["syria"]}]),
+    )
+    acked = process.cli("ack", "x", "--note", "seen it", settings=settings)
+    snoozed = process.cli("snooze", "x", "--until", "3d", settings=settings)
+    silenced = process.cli(
+        "silence", "--tag", "syria", "--until", "2030-01-01T09:00", settings=settings
+    )
+    shown = process.cli("show", "x", settings=settings)
+    detail = json.loads(process.cli("show", "x", "--json", settings=settings).stdout)
+    neither = process.cli("snooze", "x", settings=settings)
+    unknown = process.cli("ack", "nope", settings=settings)
+    assert (acked.returncode, snoozed.returncode, silenced.returncode) == (0, 0, 0), silenced.stderr
+    assert "1 pledge" in silenced.stdout
+    assert detail["acknowledged"] is True
+    assert detail["held_until"] == "2030-01-01T09:00:00+00:00"  # the later of snooze and silence
+    assert "held until 2030-01-01" in shown.stdout and "acked" in shown.stdout
+    notes = [h["note"] for h in detail["history"]]
+    assert "acknowledged: seen it" in notes
+    assert any(n and n.startswith("snoozed until") for n in notes)
+    assert any(n and n.startswith("tag syria silenced until") for n in notes)
+    assert neither.returncode == 2 and unknown.returncode == 2

@@ -225,3 +225,86 @@ class TestConditions:
         assert failed["data"]["condition"]["outcome"] == "failed"
         assert failed["data"]["old_status"] == failed["data"]["new_status"] == "open"
         assert sanctions.pledge.blocked and sanctions.next_notice_at is None
+
+
+class TestHolds:
+    def test_acknowledging_stops_overdue_repeats_until_the_next_status_change(
+        self, engine: Engine, settings: Settings
+    ) -> None:
+        _import(engine, settings, "draft")
+        first_overdue = datetime(2016, 8, 31, 21, 0, tzinfo=UTC)
+        Planner(engine, settings, Clock(first_overdue)).drain()
+        with connector.write(engine) as conn:
+            pledges.acknowledge(
+                conn, "draft", now=first_overdue, policy=settings.policy, actor="t", note="seen"
+            )
+            acked = pledges.get(conn, "draft")
+        assert acked.pledge.acknowledged and acked.next_notice_at is None
+        with connector.write(engine) as conn:
+            pledges.set_status(
+                conn, "draft", Status.STALLED, now=first_overdue, policy=settings.policy, actor="t"
+            )
+            resumed = pledges.get(conn, "draft")
+        assert not resumed.pledge.acknowledged
+        assert resumed.next_notice_at == first_overdue + timedelta(days=7)
+        history = None
+        with connector.read(engine) as conn:
+            history = pledges.history(conn, "draft")
+        assert "acknowledged: seen" in [h["note"] for h in history]
+
+    def test_a_snooze_holds_notices_and_sends_what_is_still_relevant_at_its_end(
+        self, engine: Engine, settings: Settings
+    ) -> None:
+        _import(engine, settings, "draft")
+        reminder = datetime(2016, 7, 24, 21, 0, tzinfo=UTC)
+        end = reminder + timedelta(days=10)  # past the opening on 31 July
+        with connector.write(engine) as conn:
+            pledges.snooze(
+                conn, "draft", end, now=IMPORTED, policy=settings.policy, actor="t", note="holiday"
+            )
+            assert pledges.get(conn, "draft").next_notice_at == end
+        clock = Clock(reminder)
+        Planner(engine, settings, clock).drain()
+        assert _events(engine) == []  # held
+        clock.now = end
+        Planner(engine, settings, clock).drain()
+        events = _events(engine)
+        # The reminder is folded into the due notice, sent late at the end of the snooze.
+        assert events == [("draft", "commitment.due", datetime(2016, 7, 31, 21, 0, tzinfo=UTC))]
+
+    def test_a_silence_on_a_tag_holds_every_pledge_carrying_it(
+        self, engine: Engine, settings: Settings
+    ) -> None:
+        window = read_deadline("2016-08", reference=IMPORTED, tz=MOSCOW)
+        with connector.write(engine) as conn:
+            for pledge_id, tags in (("quiet", ("syria",)), ("loud", ("ukraine",))):
+                pledge = Pledge(id=pledge_id, title=pledge_id, window=window, tags=tags)
+                pledges.upsert(
+                    conn,
+                    pledge,
+                    status_given=False,
+                    now=IMPORTED,
+                    policy=settings.policy,
+                    actor="t",
+                )
+            count = pledges.silence(
+                conn,
+                "syria",
+                datetime(2016, 12, 1, tzinfo=UTC),
+                now=IMPORTED,
+                policy=settings.policy,
+                actor="t",
+                note=None,
+            )
+        Planner(engine, settings, Clock(datetime(2016, 8, 1, tzinfo=UTC))).drain()
+        assert count == 1
+        assert [e[0] for e in _events(engine)] == ["loud"]
+        with connector.write(engine) as conn:
+            pledges.silence(
+                conn, "syria", None, now=IMPORTED, policy=settings.policy, actor="t", note=None
+            )
+            quiet = pledges.get(conn, "quiet")
+        assert quiet.pledge.held_until is None
+        assert quiet.next_notice_at is not None and quiet.next_notice_at < datetime(
+            2016, 9, 1, tzinfo=UTC
+        )

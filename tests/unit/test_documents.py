@@ -71,6 +71,8 @@ class TestCommitmentDocument:
             ],
             "check_ins": None,
             "blocked": False,
+            "acknowledged": False,
+            "held_until": None,
         }
 
     def test_it_shows_a_pledge_without_deadline_source_or_own_reminders(self) -> None:
