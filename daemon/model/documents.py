@@ -20,8 +20,12 @@ PAYLOAD_VERSION = 1
 
 
 def zone_of(pledge: Pledge) -> ZoneInfo:
-    """Return the zone a pledge's instants are shown in (its deadline's, else UTC)."""
-    return ZoneInfo(pledge.window.timezone) if pledge.window else ZoneInfo("UTC")
+    """Return the zone a pledge's instants are shown in: its deadline's, its check-ins', else UTC."""
+    if pledge.window:
+        return ZoneInfo(pledge.window.timezone)
+    if pledge.recurrence:
+        return ZoneInfo(pledge.recurrence.timezone)
+    return ZoneInfo("UTC")
 
 
 def isoformat(instant: datetime | None, zone: ZoneInfo | None = None) -> str | None:

@@ -28,6 +28,7 @@ from daemon.store.schema import Condition as ConditionRow
 logger = logging.getLogger(__name__)
 
 UPCOMING_HORIZON = timedelta(days=366)  # how far ahead `show` lists notices
+UPCOMING_LIMIT = 1000  # notices per pledge `upcoming` lists at most
 
 
 class NotFound(LookupError):
@@ -508,7 +509,7 @@ def upcoming(
     found = []
     for stored in (get(conn, i) for i in ids):
         for notice in schedule.upcoming(
-            stored.pledge, policy, _later(stored.planned_through, now), until
+            stored.pledge, policy, _later(stored.planned_through, now), until, limit=UPCOMING_LIMIT
         ):
             found.append((stored.pledge, notice))
     found.sort(key=lambda pair: (pair[1].at, pair[0].id))
