@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from daemon.model import recurrence
 from daemon.model.deadlines import DeadlineError, read_deadline
 from daemon.model.durations import DurationError, parse_duration
-from daemon.model.pledge import Condition, Pledge, Source
+from daemon.model.pledge import Condition, Pending, Pledge, Source
 from daemon.model.recurrence import Recurrence
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Kind, Status
@@ -82,6 +82,7 @@ class _Commitment(BaseModel):
     reminders: list[str] | None = None
     tags: list[str] = []
     conditions: list[_Condition] = []
+    deadline_from: Literal["conditions"] | None = None  # the deadline counts from when they are met
     check_in: str | None = None  # ongoing: how often (default: PLEDGEWATCH_CHECK_IN)
     every: str | None = None  # recurring: an interval such as 3mo
     cron: str | None = None  # recurring: a crontab line
@@ -182,12 +183,24 @@ def _load_file(path: Path, *, default_zone: ZoneInfo, now: datetime) -> list[See
 def _to_seed(
     name: str, item: _Commitment, source: Source, zone: ZoneInfo, reference: datetime
 ) -> Seed:
-    window = None
+    window, pending = None, None
+    if item.deadline_from is not None and (
+        not item.conditions or not isinstance(item.deadline, str)
+    ):
+        raise SeedError(
+            name,
+            "deadline_from: conditions needs conditions and a deadline phrase such as 'within 6 months'",
+            commitment=item.id,
+            field="deadline_from",
+        )
     if item.deadline is not None:
         try:
+            # Read now even when it waits for the conditions: an unreadable phrase fails the import.
             window = read_deadline(item.deadline, reference=reference, tz=zone)
         except DeadlineError as exc:
             raise SeedError(name, str(exc), commitment=item.id, field="deadline") from None
+    if item.deadline_from is not None:
+        pending, window = Pending(str(item.deadline), zone.key), None
     reminders: tuple[timedelta, ...] | None = None
     if item.reminders is not None:
         try:
@@ -223,6 +236,7 @@ def _to_seed(
         window=window,
         reminders=reminders,
         recurrence=check_ins,
+        pending=pending,
         # Sorted, as the store reads them back: a re-import then compares equal.
         conditions=tuple(
             sorted(
@@ -305,18 +319,23 @@ def apply(
                     field="conditions",
                 )
     by_id = {s.pledge.id: s for s in seeds}
-    graph = {
-        s.pledge.id: {c.requires for c in s.pledge.conditions if c.requires in ids} for s in seeds
-    }
+    # The conditions as they will stand: this import's, and the stored ones of the rest.
+    graph: dict[str, set[str]] = {}
+    for waiting, required in pledges.condition_edges(conn):
+        if waiting not in ids:
+            graph.setdefault(waiting, set()).add(required)
+    for seed in seeds:
+        graph[seed.pledge.id] = {c.requires for c in seed.pledge.conditions}
     try:
         # Required commitments first, so every condition points at a row already written.
-        order = list(graphlib.TopologicalSorter(graph).static_order())
+        order = [i for i in graphlib.TopologicalSorter(graph).static_order() if i in ids]
     except graphlib.CycleError as exc:
         cycle = exc.args[1]
+        first = next((i for i in cycle if i in by_id), cycle[0])
         raise SeedError(
-            by_id[cycle[0]].file,
+            by_id[first].file if first in by_id else "(stored)",
             "conditions form a cycle: " + " -> ".join(cycle),
-            commitment=cycle[0],
+            commitment=first,
             field="conditions",
         ) from None
     counts = {"created": 0, "updated": 0, "unchanged": 0}

@@ -69,6 +69,8 @@ def commitment_document(pledge: Pledge) -> dict[str, Any]:
             {"requires": c.requires, "status": c.status.value} for c in pledge.conditions
         ],
         "check_ins": recurrence_document(pledge),
+        # A deadline that starts when the conditions are met: its phrase until then.
+        "deadline_after_conditions": pledge.pending.phrase if pledge.pending else None,
         # True while a condition is unmet: no deadline clock runs for it yet.
         "blocked": pledge.blocked,
         "acknowledged": pledge.acknowledged,

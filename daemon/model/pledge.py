@@ -29,6 +29,14 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A deadline counted from the moment the pledge's conditions are met ("within 6 months of it")."""
+
+    phrase: str
+    timezone: str
+
+
+@dataclass(frozen=True)
 class Pledge:
     """A commitment as the model sees it; no database identity, no I/O."""
 
@@ -44,6 +52,7 @@ class Pledge:
     reminders: tuple[timedelta, ...] | None = None  # None: the operator's default offsets
     conditions: tuple[Condition, ...] = ()
     recurrence: Recurrence | None = None  # check-ins (ongoing and recurring pledges)
+    pending: Pending | None = None  # a deadline that starts when the conditions are met
     # Set by the store: some condition is not met yet, so no deadline clock runs.
     blocked: bool = False
     # Overdue repeats stop once acknowledged, until the next status change.

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from daemon.model import documents, lifecycle, schedule
-from daemon.model.deadlines import Precision, Window
+from daemon.model.deadlines import Precision, Window, read_deadline
 from daemon.model.durations import format_duration
-from daemon.model.pledge import Condition, Pledge, Source
+from daemon.model.pledge import Condition, Pending, Pledge, Source
 from daemon.model.recurrence import Recurrence
 from daemon.model.schedule import NoticeType, Policy
 from daemon.model.statuses import Kind, Status
@@ -77,6 +78,9 @@ def to_pledge(row: Row | Any, conditions: Sequence[Condition] = ()) -> Pledge:
         reminders=None
         if row.reminders is None
         else tuple(timedelta(seconds=s) for s in row.reminders),
+        pending=Pending(row.deadline_phrase, row.deadline_timezone)
+        if window is None and row.deadline_phrase is not None
+        else None,
         recurrence=None
         if row.recurrence is None
         else Recurrence(
@@ -106,11 +110,15 @@ def _columns(pledge: Pledge) -> dict[str, Any]:
             "url": source.url,
             "published": source.published.isoformat() if source.published else None,
         },
-        "deadline_phrase": window.phrase if window else None,
+        "deadline_phrase": window.phrase
+        if window
+        else (pledge.pending.phrase if pledge.pending else None),
         "deadline_earliest": window.earliest if window else None,
         "deadline_latest": window.latest if window else None,
         "deadline_precision": window.precision.value if window else None,
-        "deadline_timezone": window.timezone if window else None,
+        "deadline_timezone": window.timezone
+        if window
+        else (pledge.pending.timezone if pledge.pending else None),
         "reminders": None
         if pledge.reminders is None
         else [int(r.total_seconds()) for r in pledge.reminders],
@@ -208,6 +216,12 @@ def list_all(conn: Connection, status: Status | None = None) -> list[Stored]:
     return _stored(conn, rows)
 
 
+def condition_edges(conn: Connection) -> list[tuple[str, str]]:
+    """Return every stored condition as (waiting pledge, required pledge)."""
+    stmt = select(ConditionRow.commitment_id, ConditionRow.requires_id)
+    return [(row[0], row[1]) for row in conn.execute(stmt)]
+
+
 def existing_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
     """Return which of `ids` are stored."""
     if not ids:
@@ -285,6 +299,9 @@ def upsert(
     current = to_pledge(row, _conditions(conn, [pledge.id])[pledge.id])
     if not status_given:
         pledge = _with_status(pledge, current.status)
+    if pledge.pending and current.window and current.window.phrase == pledge.pending.phrase:
+        # Its conditions were met and the deadline started then: a re-import keeps it.
+        pledge = replace(pledge, window=current.window, pending=None)
     if pledge == current:
         return "unchanged"
     values = _columns(pledge)
@@ -370,6 +387,8 @@ def _propagate(
     for dependent_id, wanted in list(conn.execute(stmt)):
         dependent = get(conn, dependent_id)
         condition = Condition(pledge_id, Status(wanted))
+        if dependent.pledge.pending is not None and not dependent.pledge.blocked:
+            dependent = _start_deadline(conn, dependent, now)
         if status is condition.status or status.is_closed:
             body = documents.condition_body(dependent.pledge, now, condition, status.value)
             type_ = body["type"]
@@ -522,6 +541,25 @@ def _with_status(pledge: Pledge, status: Status) -> Pledge:
 
 def _next_at(pledge: Pledge, policy: Policy, after: datetime | None) -> datetime | None:
     return schedule.wake_at(pledge, policy, after)
+
+
+def _start_deadline(conn: Connection, stored: Stored, now: datetime) -> Stored:
+    """Read a pledge's waiting deadline phrase against `now`, the moment its conditions were met."""
+    pending = stored.pledge.pending
+    assert pending is not None
+    window = read_deadline(pending.phrase, reference=now, tz=ZoneInfo(pending.timezone))
+    pledge = replace(stored.pledge, window=window, pending=None)
+    conn.execute(
+        update(Commitment)
+        .where(Commitment.id == pledge.id)
+        .values(
+            deadline_earliest=window.earliest,
+            deadline_latest=window.latest,
+            deadline_precision=window.precision.value,
+            updated_at=now,
+        )
+    )
+    return replace(stored, pledge=pledge)
 
 
 def _replace_conditions(conn: Connection, pledge: Pledge) -> None:

@@ -184,3 +184,74 @@ def test_check_ins_count_from_the_publication_date(engine: Engine, tmp_path: Pat
     with connector.read(engine) as conn:
         stored = pledges.get(conn, "review")
     assert stored.next_notice_at == datetime(2016, 6, 24, 21, 0, tzinfo=UTC)  # 25 June, Moscow
+
+
+def test_a_deadline_counted_from_the_conditions_starts_when_they_are_met(
+    engine: Engine, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        [
+            {"id": "minsk", "title": "Minsk"},
+            {
+                "id": "sanctions",
+                "title": "Lift sanctions",
+                "kind": "conditional",
+                "conditions": [{"requires": "minsk"}],
+                "deadline": "within 6 months",
+                "deadline_from": "conditions",
+            },
+        ],
+        timezone="Europe/Moscow",
+    )
+    _apply(engine, path)
+    with connector.read(engine) as conn:
+        waiting = pledges.get(conn, "sanctions")
+    met = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
+    with connector.write(engine) as conn:
+        pledges.set_status(conn, "minsk", Status.KEPT, now=met, policy=Policy(), actor="t")
+        started = pledges.get(conn, "sanctions")
+    assert waiting.pledge.window is None and waiting.pledge.pending is not None
+    assert started.pledge.window is not None and started.pledge.pending is None
+    # Six months from 10 January 2027 (Moscow): the day 10 July 2027.
+    assert started.pledge.window.earliest == datetime(2027, 7, 9, 21, 0, tzinfo=UTC)
+    assert _apply(engine, path)["unchanged"] == 2  # a re-import keeps the started deadline
+
+
+def test_deadline_from_needs_conditions(engine: Engine, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        [{"id": "x", "title": "X", "deadline": "in 6 months", "deadline_from": "conditions"}],
+    )
+    with pytest.raises(seeds.SeedError) as caught:
+        _apply(engine, path)
+    assert caught.value.field == "deadline_from"
+
+
+def test_a_cycle_through_stored_conditions_is_refused(engine: Engine, tmp_path: Path) -> None:
+    first = _write(
+        tmp_path,
+        [
+            {"id": "b", "title": "B"},
+            {"id": "a", "title": "A", "kind": "conditional", "conditions": [{"requires": "b"}]},
+        ],
+    )
+    _apply(engine, first)
+    second = tmp_path / "second.yaml"
+    second.write_text(
+        yaml.safe_dump(
+            {
+                "commitments": [
+                    {
+                        "id": "b",
+                        "title": "B",
+                        "kind": "conditional",
+                        "conditions": [{"requires": "a"}],
+                    }
+                ]
+            }
+        )
+    )
+    with pytest.raises(seeds.SeedError, match="cycle") as caught:
+        _apply(engine, second)
+    assert caught.value.commitment == "b" and caught.value.file == str(second)

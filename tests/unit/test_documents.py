@@ -70,6 +70,7 @@ class TestCommitmentDocument:
                 {"requires": "talks-resume", "status": "in_progress"},
             ],
             "check_ins": None,
+            "deadline_after_conditions": None,
             "blocked": False,
             "acknowledged": False,
             "held_until": None,
