@@ -8,7 +8,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -28,6 +28,7 @@ from daemon.store import connector, outbox, pledges, webhooks
 EXIT_RUNTIME = 1
 EXIT_INPUT = 2
 EXIT_CONFIG = 78
+LONGEST_HOLD = timedelta(days=3653)  # snooze and silence: ten years at most
 
 app = typer.Typer(
     name="pledgewatch",
@@ -289,21 +290,25 @@ def set_status(
 
 
 def _when(text: str, settings: Settings) -> datetime:
-    """Read --until: a duration from now (3d, 12h) or a date or time (naive: in TIMEZONE)."""
+    """Read --until: a duration from now (3d, 12h) or a date or time (naive: in TIMEZONE).
+
+    It must lie ahead, and at most ten years ahead.
+    """
     now = system_clock()
     try:
-        return now + parse_duration(text)
-    except DurationError:
-        pass
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        _fail(
-            f"--until: {text!r} is neither a duration (3d, 12h) nor a date (2026-12-01T09:00)",
-            EXIT_INPUT,
-        )
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=settings.zone)
+        value = now + parse_duration(text)
+    except (DurationError, OverflowError):
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            _fail(
+                f"--until: {text!r} is neither a duration (3d, 12h) nor a date (2026-12-01T09:00)",
+                EXIT_INPUT,
+            )
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=settings.zone)
+    if not now < value <= now + LONGEST_HOLD:
+        _fail(f"--until: {text!r} must lie ahead, and at most ten years ahead", EXIT_INPUT)
     return value.astimezone(UTC)
 
 

@@ -278,7 +278,14 @@ def _recurrence(
         raise refuse(
             "cron" if item.cron else ("check_in" if item.check_in else "every"), str(exc)
         ) from None
-    return Recurrence(since=reference, timezone=zone.key, every=every, cron=item.cron)
+    found = Recurrence(since=reference, timezone=zone.key, every=every, cron=item.cron)
+    try:
+        recurrence.check(found, default_every="30d")
+    except recurrence.RecurrenceError as exc:
+        raise refuse(
+            "cron" if item.cron else ("check_in" if item.check_in else "every"), str(exc)
+        ) from None
+    return found
 
 
 def _explain(name: str, raw: dict[str, Any], exc: ValidationError) -> SeedError:

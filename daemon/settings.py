@@ -19,7 +19,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -235,7 +235,9 @@ class Settings(BaseSettings):
     @field_validator("check_in")
     @classmethod
     def _interval(cls, value: str) -> str:
-        recurrence.parse_every(value)  # RecurrenceError is a ValueError: named as this variable
+        # RecurrenceError is a ValueError: reported as this variable.
+        probe = recurrence.Recurrence(since=datetime(2000, 1, 1, tzinfo=UTC))
+        recurrence.check(probe, value)
         return value
 
     @field_validator("log_level", mode="before")

@@ -24,6 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 _EVERY = re.compile(r"^(\d+)\s*(d|w|mo|y)$")
 _UNITS = {"d": "days", "w": "weeks", "mo": "months", "y": "years"}
 MAX_STEPS = 100_000  # occurrences walked at most in one question (a bound, not a policy)
+MIN_GAP = timedelta(hours=23)  # check-ins at most about daily (23h: a DST day is shorter)
 _TICK = timedelta(microseconds=1)
 
 
@@ -50,13 +51,39 @@ def parse_every(text: str) -> tuple[int, str]:
 
 
 def check_cron(expression: str) -> None:
-    """Raise RecurrenceError unless `expression` is a five-field crontab line."""
-    if len(expression.split()) != 5:
+    """Raise RecurrenceError unless `expression` is a five-field crontab line we read one way.
+
+    Weekdays must be names (mon-sun): APScheduler counts numbers from Monday = 0,
+    crontab from Sunday = 0, and a line meant one way must not run the other.
+    """
+    fields = expression.split()
+    if len(fields) != 5:
         raise RecurrenceError(f"{expression!r} is not a crontab line of five fields")
+    if any(c.isdigit() for c in fields[4]):
+        raise RecurrenceError(
+            f"{expression!r}: write weekdays as names (mon, tue ... sun), not numbers"
+        )
     try:
         CronTrigger.from_crontab(expression, timezone="UTC")
     except ValueError as exc:
         raise RecurrenceError(f"{expression!r} is not a valid crontab line ({exc})") from None
+
+
+def check(recurrence: Recurrence, default_every: str) -> None:
+    """Raise RecurrenceError unless check-ins come at most daily and at least once.
+
+    Check-ins are for people: more often than once a day would flood them, and
+    counting years of them after downtime would cost more than it tells.
+    """
+    try:
+        first = next_after(recurrence, default_every, None)
+        second = next_after(recurrence, default_every, first) if first else None
+    except (OverflowError, ValueError) as exc:
+        raise RecurrenceError(f"check-ins run off the calendar ({exc})") from None
+    if first is None or second is None:
+        raise RecurrenceError("the check-ins would never happen (or only once)")
+    if second - first < MIN_GAP:
+        raise RecurrenceError("check-ins more often than once a day are not supported")
 
 
 @functools.lru_cache(maxsize=4096)

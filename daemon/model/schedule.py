@@ -190,7 +190,10 @@ def due_at(pledge: Pledge, policy: Policy, after: datetime | None, now: datetime
     if deadline is None:
         return check_in
     latest = deadline if deadline.notice.at >= check_in.notice.at else check_in
-    return Due(latest.notice, deadline.count + check_in.count)
+    # A check-in on the very instant of a deadline notice is not sent (the deadline
+    # notice is): do not count it as one more.
+    both = deadline.count + check_in.count - (deadline.notice.at == check_in.notice.at)
+    return Due(latest.notice, both)
 
 
 def _deadline_due(

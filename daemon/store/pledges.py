@@ -158,12 +158,6 @@ def _unmet(conditions: Sequence[Condition], statuses: dict[str, Status]) -> bool
     return any(statuses.get(c.requires) is not c.status for c in conditions)
 
 
-def _with_blocked(conn: Connection, pledge: Pledge) -> Pledge:
-    """Return `pledge` with `blocked` set from the current status of what it requires."""
-    statuses = _statuses(conn, [c.requires for c in pledge.conditions])
-    return replace(pledge, blocked=_unmet(pledge.conditions, statuses))
-
-
 def silences(conn: Connection) -> dict[str, datetime]:
     """Return every silence: tag -> until (expired ones included; they hold nothing)."""
     return {row.tag: row.until for row in conn.execute(select(Silence.tag, Silence.until))}
@@ -288,9 +282,10 @@ def upsert(
     """
     row = conn.execute(select(Commitment.__table__).where(Commitment.id == pledge.id)).first()
     if row is None:
-        values = _columns(pledge)
+        state = _started(_with_state(conn, pledge, None), now)
+        values = _columns(state)
         values.update(id=pledge.id, created_at=now, updated_at=now, planned_through=None)
-        values["next_notice_at"] = _next_at(_with_blocked(conn, pledge), policy, None)
+        values["next_notice_at"] = _next_at(state, policy, None)
         conn.execute(insert(Commitment).values(**values))
         _replace_conditions(conn, pledge)
         _record(conn, pledge.id, now, None, pledge.status.value, actor, "imported", None)
@@ -302,17 +297,32 @@ def upsert(
     if pledge.pending and current.window and current.window.phrase == pledge.pending.phrase:
         # Its conditions were met and the deadline started then: a re-import keeps it.
         pledge = replace(pledge, window=current.window, pending=None)
+    if (
+        pledge.recurrence
+        and current.recurrence
+        and replace(pledge.recurrence, since=current.recurrence.since) == current.recurrence
+    ):
+        # The same check-ins: they keep counting from when they first did (an undated
+        # source would otherwise restart them at every import).
+        pledge = replace(pledge, recurrence=current.recurrence)
     if pledge == current:
         return "unchanged"
-    values = _columns(pledge)
+    status_changed = pledge.status != current.status
+    state = _started(_with_state(conn, pledge, row, status_changed=status_changed), now)
+    through = row.planned_through
+    if status_changed and row.acknowledged_at is not None:
+        through = _later(through, now)  # the repeats the ack held back are not owed
+    values = _columns(state)
     values.update(
         updated_at=now,
-        next_notice_at=_next_at(_with_blocked(conn, pledge), policy, row.planned_through),
+        planned_through=through,
+        next_notice_at=_next_at(state, policy, through),
         plan_error=None,
+        acknowledged_at=None if status_changed else row.acknowledged_at,
     )
     conn.execute(update(Commitment).where(Commitment.id == pledge.id).values(**values))
     _replace_conditions(conn, pledge)
-    if pledge.status != current.status:
+    if status_changed:
         _record(
             conn,
             pledge.id,
@@ -329,6 +339,34 @@ def upsert(
         _propagate(conn, pledge.id, pledge.status, now=now, policy=policy)
     connector.signal_change(conn)
     return "updated"
+
+
+def _with_state(
+    conn: Connection, pledge: Pledge, row: Row | None, *, status_changed: bool = False
+) -> Pledge:
+    """Return `pledge` with what the store keeps beside the file: blocked, acknowledged, held."""
+    statuses = _statuses(conn, [c.requires for c in pledge.conditions])
+    silenced = silences(conn)
+    if row is not None:
+        held = _held_until(row, silenced)
+    else:
+        held = max((silenced[t] for t in pledge.tags if t in silenced), default=None)
+    acknowledged = row is not None and row.acknowledged_at is not None and not status_changed
+    return replace(
+        pledge,
+        blocked=_unmet(pledge.conditions, statuses),
+        acknowledged=acknowledged,
+        held_until=held,
+    )
+
+
+def _started(pledge: Pledge, now: datetime) -> Pledge:
+    """Start a deadline that waits for its conditions, when they are met."""
+    if pledge.pending is None or pledge.blocked:
+        return pledge
+    zone = ZoneInfo(pledge.pending.timezone)
+    window = read_deadline(pledge.pending.phrase, reference=now, tz=zone)
+    return replace(pledge, window=window, pending=None)
 
 
 def set_status(
@@ -351,8 +389,12 @@ def set_status(
     stored = get(conn, pledge_id)
     old = stored.pledge.status
     lifecycle.check(old, status, note)
-    # A status change ends an acknowledgement: overdue repeats resume if still due.
+    # A status change ends an acknowledgement: overdue repeats resume from now on
+    # (those it held back are not owed).
     pledge = replace(_with_status(stored.pledge, status), acknowledged=False)
+    through = stored.planned_through
+    if stored.pledge.acknowledged:
+        through = _later(through, now)
     conn.execute(
         update(Commitment)
         .where(Commitment.id == pledge_id)
@@ -360,7 +402,8 @@ def set_status(
             status=status.value,
             updated_at=now,
             acknowledged_at=None,
-            next_notice_at=_next_at(pledge, policy, stored.planned_through),
+            planned_through=through,
+            next_notice_at=_next_at(pledge, policy, through),
         )
     )
     _record(conn, pledge_id, now, old.value, status.value, actor, note, evidence)
@@ -387,17 +430,23 @@ def _propagate(
     for dependent_id, wanted in list(conn.execute(stmt)):
         dependent = get(conn, dependent_id)
         condition = Condition(pledge_id, Status(wanted))
-        if dependent.pledge.pending is not None and not dependent.pledge.blocked:
-            dependent = _start_deadline(conn, dependent, now)
+        through = dependent.planned_through
+        if status is condition.status and not dependent.pledge.blocked:
+            # Its clock starts now: what it would have been owed while waiting is not owed.
+            through = _later(through, now)
+            if dependent.pledge.pending is not None:
+                dependent = _start_deadline(conn, dependent, now)
         if status is condition.status or status.is_closed:
             body = documents.condition_body(dependent.pledge, now, condition, status.value)
             type_ = body["type"]
             outbox.enqueue(
                 conn, dependent_id, type_, now, body, dependent.pledge.tags, now=now, webhooks=None
             )
-        following = _next_at(dependent.pledge, policy, dependent.planned_through)
+        following = _next_at(dependent.pledge, policy, through)
         conn.execute(
-            update(Commitment).where(Commitment.id == dependent_id).values(next_notice_at=following)
+            update(Commitment)
+            .where(Commitment.id == dependent_id)
+            .values(planned_through=through, next_notice_at=following)
         )
 
 
@@ -545,10 +594,9 @@ def _next_at(pledge: Pledge, policy: Policy, after: datetime | None) -> datetime
 
 def _start_deadline(conn: Connection, stored: Stored, now: datetime) -> Stored:
     """Read a pledge's waiting deadline phrase against `now`, the moment its conditions were met."""
-    pending = stored.pledge.pending
-    assert pending is not None
-    window = read_deadline(pending.phrase, reference=now, tz=ZoneInfo(pending.timezone))
-    pledge = replace(stored.pledge, window=window, pending=None)
+    pledge = _started(stored.pledge, now)
+    window = pledge.window
+    assert window is not None
     conn.execute(
         update(Commitment)
         .where(Commitment.id == pledge.id)

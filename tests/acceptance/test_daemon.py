@@ -555,9 +555,9 @@ def test_ack_snooze_and_silence_are_shown_and_recorded(
     )
     acked = process.cli("ack", "x", "--note", "seen it", settings=settings)
     snoozed = process.cli("snooze", "x", "--until", "3d", settings=settings)
-    silenced = process.cli(
-        "silence", "--tag", "syria", "--until", "2030-01-01T09:00", settings=settings
-    )
+    silenced = process.cli("silence", "--tag", "syria", "--until", "5d", settings=settings)
+    too_far = process.cli("snooze", "x", "--until", "9999-12-31T23:59", settings=settings)
+    past = process.cli("snooze", "x", "--until", "2000-01-01", settings=settings)
     shown = process.cli("show", "x", settings=settings)
     detail = json.loads(process.cli("show", "x", "--json", settings=settings).stdout)
     neither = process.cli("snooze", "x", settings=settings)
@@ -565,8 +565,11 @@ def test_ack_snooze_and_silence_are_shown_and_recorded(
     assert (acked.returncode, snoozed.returncode, silenced.returncode) == (0, 0, 0), silenced.stderr
     assert "1 pledge" in silenced.stdout
     assert detail["acknowledged"] is True
-    assert detail["held_until"] == "2030-01-01T09:00:00+00:00"  # the later of snooze and silence
-    assert "held until 2030-01-01" in shown.stdout and "acked" in shown.stdout
+    held = datetime.fromisoformat(detail["held_until"])
+    # The later of the snooze (3 days) and the silence (5 days).
+    assert timedelta(days=4) < held - datetime.now(UTC) <= timedelta(days=5)
+    assert f"held until {detail['held_until']}" in shown.stdout and "acked" in shown.stdout
+    assert too_far.returncode == 2 and past.returncode == 2
     notes = [h["note"] for h in detail["history"]]
     assert "acknowledged: seen it" in notes
     assert any(n and n.startswith("snoozed until") for n in notes)

@@ -163,6 +163,10 @@ def test_bad_seeds_are_refused_before_anything_is_written(
             {"kind": "deliverable", "check_in": "14d"}, "check_in", id="check-in-on-deliverable"
         ),
         pytest.param({"kind": "ongoing", "every": "3mo"}, "every", id="every-on-ongoing"),
+        pytest.param({"kind": "recurring", "cron": "0 * * * *"}, "cron", id="more-than-daily"),
+        pytest.param({"kind": "recurring", "cron": "0 0 30 2 *"}, "cron", id="never"),
+        pytest.param({"kind": "recurring", "cron": "0 9 * * 0"}, "cron", id="numeric-weekday"),
+        pytest.param({"kind": "recurring", "every": "8000y"}, "every", id="off-the-calendar"),
     ],
 )
 def test_bad_check_in_schedules_are_refused_naming_the_field(

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.model import recurrence, schedule
+from daemon.model import deadlines, recurrence, schedule
 from daemon.model.pledge import Pledge
 from daemon.model.recurrence import Recurrence
 from daemon.model.schedule import Notice, NoticeType, Policy
@@ -89,3 +89,31 @@ class TestCheckInsInTheSchedule:
                 missed=41,
             ),
         )
+
+
+class TestCheck:
+    def test_a_daily_schedule_is_accepted(self) -> None:
+        recurrence.check(Recurrence(since=SINCE, cron="0 9 * * *"), "30d")
+
+    @pytest.mark.parametrize(
+        ("found", "reason"),
+        [
+            (Recurrence(since=SINCE, cron="*/30 * * * *"), "more often than once a day"),
+            (Recurrence(since=SINCE, cron="0 0 30 2 *"), "never"),
+            (Recurrence(since=SINCE, every="9000y"), "off the calendar"),
+        ],
+        ids=["half-hourly", "30-february", "beyond-year-9999"],
+    )
+    def test_schedules_people_cannot_use_are_refused(self, found: Recurrence, reason: str) -> None:
+        with pytest.raises(recurrence.RecurrenceError, match=reason):
+            recurrence.check(found, "30d")
+
+    def test_a_check_in_on_the_instant_of_a_deadline_notice_is_not_counted_as_missed(self) -> None:
+        window = deadlines.read_deadline("by August", reference=SINCE, tz=MOSCOW)
+        monthly = Recurrence(
+            since=datetime(2016, 3, 1, tzinfo=MOSCOW), timezone="Europe/Moscow", every="1mo"
+        )
+        pledge = review(kind=Kind.ONGOING, window=window, recurrence=monthly)
+        policy = Policy(reminder_offsets=())
+        owed = schedule.plan(pledge, policy, datetime(2016, 7, 31, 12, tzinfo=UTC), window.earliest)
+        assert owed.send == (schedule.Planned(Notice(NoticeType.DUE, window.earliest)),)
