@@ -8,6 +8,8 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -64,6 +66,15 @@ def _engine(settings: Settings, *, migrate: bool = True) -> Engine:
         reason = connector.describe_error(exc)
         _fail(f"cannot use the database {mask_database_url(url)} ({reason})", EXIT_RUNTIME)
     return engine
+
+
+@contextmanager
+def _existing(commitment_id: str) -> Iterator[None]:
+    """Turn "no such commitment" from the store into exit 2 naming the id."""
+    try:
+        yield
+    except pledges.NotFound:
+        _fail(f"no commitment with id {commitment_id!r}", EXIT_INPUT)
 
 
 def _print_json(value: Any) -> None:
@@ -207,10 +218,8 @@ def show(
     settings = _settings(ctx)
     engine = _engine(settings)
     with connector.read(engine) as conn:
-        try:
+        with _existing(commitment_id):
             stored = pledges.get(conn, commitment_id)
-        except pledges.NotFound:
-            _fail(f"no commitment with id {commitment_id!r}", EXIT_INPUT)
         detail = pledges.describe(conn, stored, settings.policy, system_clock())
     if as_json:
         _print_json(detail)
@@ -271,19 +280,17 @@ def set_status(
     settings = _settings(ctx)
     engine = _engine(settings)
     try:
-        with connector.write(engine) as conn:
+        with _existing(commitment_id), connector.write(engine) as conn:
             old = pledges.set_status(
                 conn,
                 commitment_id,
                 new,
                 now=system_clock(),
                 policy=settings.policy,
-                actor=f"cli:{getpass.getuser()}",
+                actor=_actor(),
                 note=note,
                 evidence=evidence,
             )
-    except pledges.NotFound:
-        _fail(f"no commitment with id {commitment_id!r}", EXIT_INPUT)
     except lifecycle.TransitionError as exc:
         _fail(f"{commitment_id}: {exc}", EXIT_INPUT)
     typer.echo(f"{commitment_id}: {old.value} -> {new.value}")
@@ -321,18 +328,15 @@ def ack(
     """Stop a pledge's overdue repeats until its next status change."""
     settings = _settings(ctx)
     engine = _engine(settings)
-    try:
-        with connector.write(engine) as conn:
-            pledges.acknowledge(
-                conn,
-                commitment_id,
-                now=system_clock(),
-                policy=settings.policy,
-                actor=_actor(),
-                note=note,
-            )
-    except pledges.NotFound:
-        _fail(f"no commitment with id {commitment_id!r}", EXIT_INPUT)
+    with _existing(commitment_id), connector.write(engine) as conn:
+        pledges.acknowledge(
+            conn,
+            commitment_id,
+            now=system_clock(),
+            policy=settings.policy,
+            actor=_actor(),
+            note=note,
+        )
     typer.echo(f"{commitment_id}: acknowledged; overdue repeats stop until its status changes")
 
 
@@ -352,19 +356,16 @@ def snooze(
     settings = _settings(ctx)
     when = _when(until, settings) if until else None
     engine = _engine(settings)
-    try:
-        with connector.write(engine) as conn:
-            pledges.snooze(
-                conn,
-                commitment_id,
-                when,
-                now=system_clock(),
-                policy=settings.policy,
-                actor=_actor(),
-                note=note,
-            )
-    except pledges.NotFound:
-        _fail(f"no commitment with id {commitment_id!r}", EXIT_INPUT)
+    with _existing(commitment_id), connector.write(engine) as conn:
+        pledges.snooze(
+            conn,
+            commitment_id,
+            when,
+            now=system_clock(),
+            policy=settings.policy,
+            actor=_actor(),
+            note=note,
+        )
     typer.echo(
         f"{commitment_id}: " + (f"snoozed until {when.isoformat()}" if when else "snooze ended")
     )

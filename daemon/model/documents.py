@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.model.durations import format_duration
-from daemon.model.pledge import Condition, Pledge
+from daemon.model.pledge import Condition, Pledge, Source
 from daemon.model.schedule import Notice, NoticeType
 
 # Bumped when a published shape changes incompatibly; receivers can branch on it.
@@ -35,6 +35,16 @@ def isoformat(instant: datetime | None, zone: ZoneInfo | None = None) -> str | N
     return instant.astimezone(zone or UTC).isoformat()
 
 
+def source_document(source: Source) -> dict[str, Any]:
+    """Return where a pledge was reported, as published and as stored."""
+    return {
+        "title": source.title,
+        "publisher": source.publisher,
+        "url": source.url,
+        "published": source.published.isoformat() if source.published else None,
+    }
+
+
 def commitment_document(pledge: Pledge) -> dict[str, Any]:
     """Return the commitment object that webhooks, the CLI and the API share."""
     zone = zone_of(pledge)
@@ -47,12 +57,7 @@ def commitment_document(pledge: Pledge) -> dict[str, Any]:
         "status": pledge.status.value,
         "parties": list(pledge.parties),
         "tags": list(pledge.tags),
-        "source": {
-            "title": pledge.source.title,
-            "publisher": pledge.source.publisher,
-            "url": pledge.source.url,
-            "published": pledge.source.published.isoformat() if pledge.source.published else None,
-        },
+        "source": source_document(pledge.source),
         "deadline": None
         if window is None
         else {

@@ -96,7 +96,6 @@ def to_pledge(row: Row | Any, conditions: Sequence[Condition] = ()) -> Pledge:
 def _columns(pledge: Pledge) -> dict[str, Any]:
     """Return the row values that describe a pledge (no planner state)."""
     window = pledge.window
-    source = pledge.source
     return {
         "title": pledge.title,
         "description": pledge.description,
@@ -104,12 +103,7 @@ def _columns(pledge: Pledge) -> dict[str, Any]:
         "status": pledge.status.value,
         "parties": list(pledge.parties),
         "tags": list(pledge.tags),
-        "source": {
-            "title": source.title,
-            "publisher": source.publisher,
-            "url": source.url,
-            "published": source.published.isoformat() if source.published else None,
-        },
+        "source": documents.source_document(pledge.source),
         "deadline_phrase": window.phrase
         if window
         else (pledge.pending.phrase if pledge.pending else None),
