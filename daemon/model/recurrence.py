@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -126,13 +127,22 @@ def next_after(
 
 
 def between(
-    recurrence: Recurrence, default_every: str, after: datetime | None, until: datetime
+    recurrence: Recurrence,
+    default_every: str,
+    after: datetime | None,
+    until: datetime,
+    skip: Callable[[datetime], bool] = lambda _: False,
 ) -> tuple[datetime | None, int]:
-    """Return the last occurrence in (after, until] and how many there were (at most MAX_STEPS)."""
+    """Return the last occurrence in (after, until] and how many there were (at most MAX_STEPS).
+
+    Occurrences for which `skip` is true are passed over (not counted, never last).
+    """
     trigger = _trigger(recurrence, default_every)
     at = next_after(recurrence, default_every, after)
-    last, count = None, 0
-    while at is not None and at <= until and count < MAX_STEPS:
-        last, count = at, count + 1
+    last, count, steps = None, 0, 0
+    while at is not None and at <= until and steps < MAX_STEPS:
+        if not skip(at):
+            last, count = at, count + 1
+        steps += 1
         at = trigger.get_next_fire_time(at, at + _TICK)
     return last, count

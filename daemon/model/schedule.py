@@ -183,17 +183,33 @@ def due_at(pledge: Pledge, policy: Policy, after: datetime | None, now: datetime
     if not _check_ins_run(pledge):
         return deadline
     assert pledge.recurrence is not None
-    last, count = recurrence.between(pledge.recurrence, policy.check_in, after, now)
+    # A check-in on the very instant of a deadline notice is never sent (the deadline
+    # notice is): it is not counted either.
+    fixed = _fixed(pledge, policy)
+    last, count = recurrence.between(
+        pledge.recurrence,
+        policy.check_in,
+        after,
+        now,
+        skip=lambda at: _is_deadline_instant(pledge, policy, fixed, at),
+    )
     if last is None:
         return deadline
     check_in = Due(Notice(NoticeType.CHECK_IN, last), count)
     if deadline is None:
         return check_in
     latest = deadline if deadline.notice.at >= check_in.notice.at else check_in
-    # A check-in on the very instant of a deadline notice is not sent (the deadline
-    # notice is): do not count it as one more.
-    both = deadline.count + check_in.count - (deadline.notice.at == check_in.notice.at)
-    return Due(latest.notice, both)
+    return Due(latest.notice, deadline.count + check_in.count)
+
+
+def _is_deadline_instant(pledge: Pledge, policy: Policy, fixed: list[Notice], at: datetime) -> bool:
+    """True when a deadline notice (reminder, due, overdue or a repeat) falls exactly at `at`."""
+    if any(n.at == at for n in fixed):
+        return True
+    if not fixed or fixed[-1].type is not NoticeType.OVERDUE or pledge.acknowledged:
+        return False
+    repeat, first = policy.overdue_repeat, fixed[-1].at
+    return repeat > timedelta(0) and at > first and (at - first) % repeat == timedelta(0)
 
 
 def _deadline_due(

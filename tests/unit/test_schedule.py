@@ -424,3 +424,62 @@ class TestCatchUp:
             # Nothing lost: every notice up to the last tick was sent.
             last = sorted(start + timedelta(minutes=m) for m in minutes)[-1]
             assert sent == schedule.upcoming(pledge(), policy, None, last, limit=1000)
+
+
+@st.composite
+def any_pledge(draw: st.DrawFn) -> Pledge:
+    """A pledge of any shape the schedule handles: deadline or not, check-ins or not."""
+    from daemon.model.recurrence import Recurrence
+
+    window = None
+    if draw(st.booleans()):
+        start = OPENS + timedelta(hours=draw(st.integers(-2000, 2000)))
+        length = timedelta(hours=draw(st.sampled_from([0, 24, 24 * 31, 24 * 92])))
+        window = Window("w", start, start + length, Precision.RANGE, "UTC")
+    check_ins = None
+    if draw(st.booleans()):
+        every = draw(st.sampled_from(["1d", "2w", "1mo", "3mo"]))
+        check_ins = Recurrence(since=OPENS - 60 * DAY, timezone="Europe/Moscow", every=every)
+    offsets = draw(st.lists(st.integers(1, 24 * 40), max_size=3))
+    return Pledge(
+        id="p",
+        title="P",
+        window=window,
+        recurrence=check_ins,
+        reminders=tuple(timedelta(hours=h) for h in offsets),
+        acknowledged=draw(st.booleans()),
+    )
+
+
+class TestCatchUpProperties:
+    """For any pledge, any catch-up policy and any sequence of ticks (any downtime between)."""
+
+    @given(
+        any_pledge(),
+        st.sampled_from(schedule.CATCH_UP_POLICIES),
+        st.lists(st.integers(min_value=0, max_value=60 * 24 * 200), min_size=1, max_size=10),
+    )
+    @settings(max_examples=200, deadline=None)
+    def test_notices_come_once_in_time_order_and_none_is_lost_except_as_the_policy_says(
+        self, subject: Pledge, policy_name: str, minutes: list[int]
+    ) -> None:
+        policy = Policy(catch_up=policy_name, overdue_repeat=timedelta(days=3))
+        start = OPENS - 100 * DAY
+        ticks = sorted(start + timedelta(minutes=m) for m in minutes)
+        sent: list[Notice] = []
+        accounted = 0  # notices sent, or folded into a late one, or skipped and counted
+        through = None
+        for now in ticks:
+            owed = schedule.plan(subject, policy, through, now)
+            sent += [p.notice for p in owed.send]
+            accounted += sum(1 + p.missed for p in owed.send) + owed.skipped
+            through = owed.through
+        instants = [n.at for n in sent]
+        assert instants == sorted(set(instants))  # never twice, always in order
+        assert all(at <= ticks[-1] for at in instants)  # never early
+        expected = schedule.upcoming(subject, policy, None, ticks[-1], limit=100_000)
+        assert set(instants) <= {n.at for n in expected}
+        if policy_name != "all" or len(sent) < schedule.ALL_AT_ONCE:
+            # Every notice owed by the last tick was sent, folded into one, or skipped
+            # and counted: none vanished without a word.
+            assert accounted == len(expected)
