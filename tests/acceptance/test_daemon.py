@@ -73,6 +73,14 @@ def daemon(settings: dict[str, str], tmp_path: Path) -> Iterator[process.Daemon]
     assert code == 0, running.output()
 
 
+@pytest.fixture
+def sqlite_daemon(sqlite_settings: dict[str, str], tmp_path: Path) -> Iterator[process.Daemon]:
+    """The daemon on SQLite only, for tests whose subject is not the engine."""
+    running = process.start(sqlite_settings, tmp_path / "daemon.log")
+    yield running
+    assert running.stop() == 0, running.output()
+
+
 def _import(settings: dict[str, str], path: Path) -> None:
     result = process.cli("import", str(path), settings=settings)
     assert result.returncode == 0, result.stderr
@@ -108,12 +116,13 @@ class TestNotices:
 
     def test_the_webhook_carries_the_same_commitment_object_as_list_json(
         self,
-        settings: dict[str, str],
-        daemon: process.Daemon,
+        sqlite_settings: dict[str, str],
+        sqlite_daemon: process.Daemon,
         receiver: Receiver,
         hook_path: str,
         tmp_path: Path,
     ) -> None:
+        settings = sqlite_settings
         _import(
             settings,
             _seed(
@@ -150,12 +159,13 @@ class TestNotices:
 
     def test_a_status_change_from_the_command_line_is_notified(
         self,
-        settings: dict[str, str],
-        daemon: process.Daemon,
+        sqlite_settings: dict[str, str],
+        sqlite_daemon: process.Daemon,
         receiver: Receiver,
         hook_path: str,
         tmp_path: Path,
     ) -> None:
+        settings = sqlite_settings
         _import(
             settings,
             _seed(tmp_path, [{"id": "review", "title": "Review of relations", "kind": "ongoing"}]),
@@ -252,7 +262,8 @@ class TestHttp:
             for secret in (SECRET, token, header):  # ...and shown nowhere
                 assert secret not in text
 
-    def test_livez_and_readyz_answer(self, daemon: process.Daemon) -> None:
+    def test_livez_and_readyz_answer(self, sqlite_daemon: process.Daemon) -> None:
+        daemon = sqlite_daemon
         assert httpx.get(f"{daemon.url}/livez").status_code == 200
         ready = httpx.get(f"{daemon.url}/readyz")
         assert (
@@ -262,12 +273,14 @@ class TestHttp:
 
     def test_the_read_api_lists_commitments_and_deliveries(
         self,
-        settings: dict[str, str],
-        daemon: process.Daemon,
+        sqlite_settings: dict[str, str],
+        sqlite_daemon: process.Daemon,
         receiver: Receiver,
         hook_path: str,
         tmp_path: Path,
     ) -> None:
+        settings = sqlite_settings
+        daemon = sqlite_daemon
         _import(settings, _seed(tmp_path, [{"id": "one", "title": "One", "deadline": _at(0)}]))
         receiver.wait_for(hook_path, timeout=10)
         listed = httpx.get(f"{daemon.url}/api/commitments").json()
@@ -439,8 +452,9 @@ class TestDeadLettersAndGone:
         assert delivered[0]["id"] == dead[0]["id"]
 
     def test_a_410_disables_the_webhook_until_enabled_again(
-        self, settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
+        self, sqlite_settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
     ) -> None:
+        settings = sqlite_settings
         receiver.answer[hook_path] = 410
         running = process.start(settings, tmp_path / "daemon.log")
         try:
