@@ -319,6 +319,13 @@ def _when(text: str, settings: Settings) -> datetime:
     return value.astimezone(UTC)
 
 
+def _hold_end(until: str | None, end: bool, settings: Settings) -> datetime | None:
+    """Read `--until WHEN` or `--end` (exactly one): the end of a hold, or None to end it now."""
+    if (until is None) == (not end):
+        _fail("give --until WHEN or --end", EXIT_INPUT)
+    return _when(until, settings) if until else None
+
+
 @app.command()
 def ack(
     ctx: typer.Context,
@@ -351,10 +358,8 @@ def snooze(
     note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
 ) -> None:
     """Hold every notice of one pledge until then; what is still relevant is sent at the end."""
-    if (until is None) == (not end):
-        _fail("give --until WHEN or --end", EXIT_INPUT)
     settings = _settings(ctx)
-    when = _when(until, settings) if until else None
+    when = _hold_end(until, end, settings)
     engine = _engine(settings)
     with _existing(commitment_id), connector.write(engine) as conn:
         pledges.snooze(
@@ -382,10 +387,8 @@ def silence(
     note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
 ) -> None:
     """Hold the notices of every pledge with a tag until then."""
-    if (until is None) == (not end):
-        _fail("give --until WHEN or --end", EXIT_INPUT)
     settings = _settings(ctx)
-    when = _when(until, settings) if until else None
+    when = _hold_end(until, end, settings)
     engine = _engine(settings)
     with connector.write(engine) as conn:
         count = pledges.silence(

@@ -270,15 +270,9 @@ def plan(pledge: Pledge, policy: Policy, after: datetime | None, now: datetime) 
         return Plan((), after)
     on_time = now - due.notice.at <= policy.grace
     if policy.catch_up == "all":
-        send: list[Planned] = []
-        cursor = after
-        while len(send) < ALL_AT_ONCE:
-            notice = next_notice(pledge, policy, cursor)
-            if notice is None or notice.at > now:
-                break
-            send.append(Planned(notice, late=now - notice.at > policy.grace))
-            cursor = notice.at
-        return Plan(tuple(send), cursor)
+        owed = upcoming(pledge, policy, after, now, limit=ALL_AT_ONCE)
+        send = tuple(Planned(n, late=now - n.at > policy.grace) for n in owed)
+        return Plan(send, owed[-1].at if owed else after)
     if policy.catch_up == "none":
         if on_time:
             return Plan((Planned(due.notice),), due.notice.at, skipped=due.missed)

@@ -481,7 +481,7 @@ def snooze(
         .where(Commitment.id == pledge_id)
         .values(snoozed_until=until, updated_at=now)
     )
-    _refresh(conn, [pledge_id], policy=policy)
+    _refresh(conn, [get(conn, pledge_id)], policy=policy)
     what = f"snoozed until {until.isoformat()}" if until else "snooze ended"
     status = stored.pledge.status.value
     _record(conn, pledge_id, now, status, status, actor, _why(what, note), None)
@@ -506,7 +506,7 @@ def silence(
         )
     # Tags live in a JSON list: found here, not in SQL, the same way on every engine.
     tagged = [s for s in list_all(conn) if tag in s.pledge.tags]
-    _refresh(conn, [s.pledge.id for s in tagged], policy=policy)
+    _refresh(conn, tagged, policy=policy)
     what = (
         f"tag {tag} silenced until {until.isoformat()}" if until else f"silence on tag {tag} lifted"
     )
@@ -517,13 +517,14 @@ def silence(
     return len(tagged)
 
 
-def _refresh(conn: Connection, ids: Sequence[str], *, policy: Policy) -> None:
-    """Work out again when the planner must look at these pledges (after a hold changed)."""
-    for pledge_id in ids:
-        stored = get(conn, pledge_id)
+def _refresh(conn: Connection, found: Sequence[Stored], *, policy: Policy) -> None:
+    """Work out again when the planner must look at these pledges (read after a hold changed)."""
+    for stored in found:
         following = _next_at(stored.pledge, policy, stored.planned_through)
         conn.execute(
-            update(Commitment).where(Commitment.id == pledge_id).values(next_notice_at=following)
+            update(Commitment)
+            .where(Commitment.id == stored.pledge.id)
+            .values(next_notice_at=following)
         )
 
 
