@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,5 +34,10 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) var build *.egg-info
 
+# Full sizes take long (a million pledges); bench-quick runs the same scenarios small.
+# Options pass through: make bench-quick BENCH_ARGS="--only burst,ceiling"
 bench: $(STAMP)
-	$(BIN)/python -m bench.delay --count 25
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)

@@ -104,7 +104,8 @@ def run(ctx: typer.Context) -> None:
     settings = _settings(ctx)
     logs.configure(settings.log_level, settings.log_format)
     try:
-        code = daemon.run(settings)
+        # The same env files again on SIGHUP.
+        code = daemon.run(settings, env_files=ctx.obj or ())
     except daemon.StartupError as exc:
         _fail(str(exc), EXIT_RUNTIME)
     raise typer.Exit(code)

@@ -31,6 +31,7 @@ from daemon.model.statuses import Kind, Status
 from daemon.store import pledges
 
 SUFFIXES = (".yaml", ".yml", ".json")
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # what a commitment id may be
 
 
 class SeedError(Exception):
@@ -72,7 +73,7 @@ class _Condition(BaseModel):
 
 class _Commitment(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    id: str = Field(min_length=1, max_length=200, pattern=ID_PATTERN)
     title: str = Field(min_length=1)
     description: str | None = None
     parties: list[str] = []
@@ -160,6 +161,14 @@ def _load_file(path: Path, *, default_zone: ZoneInfo, now: datetime) -> list[See
         raise SeedError(name, f"not a valid date: {exc}") from None
     if not isinstance(raw, dict):
         raise SeedError(name, "expected a mapping with a `commitments` list")
+    return parse(name, raw, default_zone=default_zone, now=now)
+
+
+def parse(name: str, raw: dict[str, Any], *, default_zone: ZoneInfo, now: datetime) -> list[Seed]:
+    """Validate one seed document already read (a file's content, or an API body).
+
+    `name` stands for the file in errors. Raises SeedError naming the commitment and field.
+    """
     try:
         document = _File.model_validate(raw)
     except ValidationError as exc:
@@ -346,9 +355,22 @@ def apply(
             field="conditions",
         ) from None
     counts = {"created": 0, "updated": 0, "unchanged": 0}
+    stored = pledges.existing_ids(conn, order)
+    fresh: list[Pledge] = []  # new pledges in a row, written together
+
+    def create() -> None:
+        pledges.create(conn, fresh, now=now, policy=policy, actor=actor)
+        counts["created"] += len(fresh)
+        fresh.clear()
+
     for seed in (by_id[i] for i in order):
+        if seed.pledge.id not in stored:
+            fresh.append(seed.pledge)
+            continue
+        create()  # in condition order: what this one requires is written first
         outcome = pledges.upsert(
             conn, seed.pledge, status_given=seed.status_given, now=now, policy=policy, actor=actor
         )
         counts[outcome] += 1
+    create()
     return counts

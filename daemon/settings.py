@@ -6,6 +6,8 @@ Usage::
     settings.webhooks["ops"].url
 
 Later env files win over earlier ones; the real environment wins over files.
+Under systemd, a credential (`LoadCredential=PLEDGEWATCH_API_TOKEN:...`) wins
+over both: each file in $CREDENTIALS_DIRECTORY named like a variable supplies it.
 A bad value raises `ConfigError`, whose message names the variable and never
 repeats a secret.
 """
@@ -35,7 +37,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 from sqlalchemy.engine import make_url
 
 from daemon.model import durations, recurrence
@@ -217,8 +226,12 @@ class Settings(BaseSettings):
     allowed_targets: Networks = ()
     max_concurrency: int = Field(default=16, ge=2, le=256)
     webhook_concurrency: int = Field(default=4, ge=1, le=255)
+    # How long past the longest webhook timeout a delivery stays leased to the replica that
+    # claimed it; a replica that dies holds its deliveries this much longer than a send can take.
+    lease_margin: Duration = Field(default=timedelta(seconds=30), gt=timedelta(0))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    api_token: SecretStr | None = None  # unset: the write API refuses every write
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
 
     @field_validator("timezone")
@@ -290,6 +303,21 @@ class Settings(BaseSettings):
             raise ValueError(f"{backend!r} is not supported (use sqlite or postgresql)")
         return value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Return the sources, strongest first: arguments, credentials, environment, env files."""
+        # A credential outranks the environment: under systemd, EnvironmentFile= values
+        # are in the environment too, and a credential is the more deliberate place.
+        credentials = _CredentialsSource(settings_cls)
+        return init_settings, credentials, env_settings, dotenv_settings, file_secret_settings
+
     @property
     def policy(self) -> Policy:
         """The timing settings as the model takes them."""
@@ -331,8 +359,10 @@ class Settings(BaseSettings):
             "allowed_targets": ",".join(str(n) for n in self.allowed_targets),
             "max_concurrency": self.max_concurrency,
             "webhook_concurrency": self.webhook_concurrency,
+            "lease_margin": _fmt(self.lease_margin),
             "log_level": self.log_level,
             "log_format": self.log_format,
+            "api_token": "********" if self.api_token else None,
             "webhooks": {
                 name: {
                     "url": mask_url(hook.url),
@@ -394,11 +424,8 @@ def load_settings(env_files: Sequence[str | Path] = ()) -> Settings:
         ConfigError: a file is missing or a value is invalid; names the variable.
     """
     for path in env_files:
-        file = Path(path)
-        if not file.is_file():
-            raise ConfigError(f"env file {file}: not found")
-        if not os.access(file, os.R_OK):
-            raise ConfigError(f"env file {file}: not readable")
+        _check_env_file(Path(path))
+
     try:
         return Settings(_env_file=tuple(str(p) for p in env_files) or None)  # type: ignore[call-arg]
     except ValidationError as exc:
@@ -410,6 +437,24 @@ def load_settings(env_files: Sequence[str | Path] = ()) -> Settings:
         raise ConfigError(
             f"{variable}: cannot be parsed (expected JSON); set its parts as {variable}__<NAME>__..."
         ) from None
+
+
+def _check_env_file(file: Path) -> None:
+    """Refuse an env file that is missing, unreadable or not UTF-8 text, naming it.
+
+    Reading it here, not only checking permissions, also catches what os.access
+    cannot see (root reads everything; a file may be a folder or undecodable).
+    """
+    if file.is_dir():
+        raise ConfigError(f"env file {file}: is a folder, not a file")
+    if not file.exists():
+        raise ConfigError(f"env file {file}: not found")
+    try:
+        file.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"env file {file}: not readable ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"env file {file}: not UTF-8 text (byte {exc.start})") from None
 
 
 def _describe(exc: ValidationError) -> str:
@@ -424,3 +469,54 @@ def _describe(exc: ValidationError) -> str:
         variable = PREFIX + "__".join(part.upper() for part in loc)
         lines.append(f"{variable}: {message}")
     return "; ".join(lines)
+
+
+class _CredentialsSource(EnvSettingsSource):
+    """Variables from systemd credentials: $CREDENTIALS_DIRECTORY/PLEDGEWATCH_* files.
+
+    ``LoadCredential=PLEDGEWATCH_WEBHOOKS__OPS__SECRET:/etc/pledgewatch/ops.secret``
+    makes systemd copy that file, readable by the service alone, to
+    $CREDENTIALS_DIRECTORY/PLEDGEWATCH_WEBHOOKS__OPS__SECRET. Each such file is
+    read like an environment variable of that name (same prefix, same ``__``
+    nesting), its trailing newline dropped. Files with other names are never
+    opened: they may be another program's binary keys.
+
+    Raises:
+        ConfigError: the directory or a PLEDGEWATCH_ file in it cannot be read;
+            the message names the file, never its content.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        # Replace what the parent read from os.environ: the same parsing, other values.
+        folder = os.environ.get("CREDENTIALS_DIRECTORY")
+        found = _read_credentials(Path(folder)) if folder else {}
+        self.env_vars = {
+            (name if self.case_sensitive else name.lower()): value for name, value in found.items()
+        }
+
+
+def _read_credentials(folder: Path) -> dict[str, str]:
+    """Return {file name: text} for every PLEDGEWATCH_ file in `folder`."""
+    try:
+        names = sorted(entry.name for entry in os.scandir(folder))
+    except OSError as exc:
+        raise ConfigError(
+            f"CREDENTIALS_DIRECTORY {folder}: cannot be listed ({exc.strerror})"
+        ) from None
+    found: dict[str, str] = {}
+    for name in names:
+        # Environment names are matched case-insensitively; credential names too.
+        if not name.upper().startswith(PREFIX):
+            continue
+        file = folder / name
+        try:
+            text = file.read_bytes().decode("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"credential {file}: cannot be read ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            # The position only: the decoder's own message quotes the bad byte.
+            raise ConfigError(f"credential {file}: not UTF-8 text (byte {exc.start})") from None
+        # `echo secret > file` and editors add a newline that is no part of the value.
+        found[name] = text.rstrip("\r\n")
+    return found

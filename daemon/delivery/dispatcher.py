@@ -40,8 +40,6 @@ from daemon.store import claims, connector, outbox, webhooks
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"pledgewatch/{__version__}"
-# Beyond the longest timeout, before another worker may take a delivery over.
-LEASE_MARGIN = timedelta(seconds=30)
 RESPONSE_LIMIT = 64 * 1024  # bytes of an answer read at most; the rest is never read
 
 
@@ -71,6 +69,9 @@ class Dispatcher:
         per_webhook: int = 4,
         out: TextIO | None = None,
         on_done: Callable[[], None] = lambda: None,
+        on_attempt: Callable[[Row, retry.Outcome, retry.Decision | None, datetime], None] = (
+            lambda *_: None
+        ),
     ) -> None:
         self._engine = engine
         self.settings = settings
@@ -81,6 +82,7 @@ class Dispatcher:
         self._per_webhook = per_webhook
         self._out = out or sys.stdout
         self._on_done = on_done
+        self._on_attempt = on_attempt  # counts each attempt (None: the lease was lost)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send")
         self._lock = threading.Lock()
         self._inflight: set[str] = set()  # delivery ids being sent by this process
@@ -134,8 +136,10 @@ class Dispatcher:
         return None
 
     def _lease(self) -> timedelta:
+        # The longest a send may take, plus PLEDGEWATCH_LEASE_MARGIN for recording it:
+        # a replica alive and sending records its outcome before another may take over.
         timeouts = [hook.timeout for hook in self.settings.webhooks.values()]
-        return max(timeouts, default=timedelta(seconds=15)) + LEASE_MARGIN
+        return max(timeouts, default=timedelta(seconds=15)) + self.settings.lease_margin
 
     def _deliver(self, row: Row) -> None:
         try:
@@ -164,12 +168,21 @@ class Dispatcher:
                     reason = f"HTTP {outcome.status_code} Gone at {now:%Y-%m-%d %H:%M:%SZ}"
                     webhooks.disable(conn, row.webhook, reason=reason, now=now)
             self._note(row, outcome, decision, recorded)
-        except Exception:
+            self._on_attempt(row, outcome, decision if recorded else None, now)
+        except Exception as exc:
             # Recording failed (the database is away): the lease runs out and the
             # delivery is tried again with the same webhook-id; the daemon goes on.
-            logger.exception(
+            # An outage gets one line per delivery; anything else is a bug, with its traceback.
+            unavailable = connector.is_unavailable(exc)
+            logger.log(
+                logging.WARNING if unavailable else logging.ERROR,
                 "delivery outcome not recorded",
-                extra={"action": "delivery_not_recorded", "delivery": row.id},
+                exc_info=not unavailable,
+                extra={
+                    "action": "delivery_not_recorded",
+                    "delivery": row.id,
+                    "error": connector.describe_error(exc),
+                },
             )
         finally:
             with self._lock:
@@ -274,6 +287,12 @@ class Dispatcher:
                     **fields,
                 },
             )
+
+    @property
+    def in_flight(self) -> int:
+        """Return how many leased deliveries this process has not finished with."""
+        with self._lock:
+            return len(self._inflight)
 
     def close(self, grace: float = 10.0) -> None:
         """Stop claiming; wait up to `grace` seconds for sends in flight, then stop the pool."""

@@ -55,7 +55,8 @@ def database(engine: Engine) -> Check:
         return Check(
             "database:responseTime",
             "fail",
-            output=f"database unreachable ({type(exc).__name__}); check PLEDGEWATCH_DATABASE_URL and the server",
+            # The driver's first line says why (refused, timed out, shutting down); never a URL.
+            output=f"database unreachable ({connector.describe_error(exc)}); check PLEDGEWATCH_DATABASE_URL and the server",
         )
     elapsed = time.perf_counter() - started
     status = "warn" if elapsed > DATABASE_WARN_SECONDS else "pass"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -19,10 +20,14 @@ from apscheduler.schedulers.base import SchedulerNotRunningError
 from apscheduler.triggers.interval import IntervalTrigger
 
 from daemon.clock import Clock
+from daemon.service import metrics
+from daemon.store import connector
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_ERROR = timedelta(seconds=5)
+# While the database stays away, repeat the one-line report this often, not on every retry.
+REPORT_OUTAGE_EVERY = timedelta(minutes=1)
 
 
 class Drain:
@@ -36,8 +41,10 @@ class Drain:
         *,
         clock: Clock,
         max_sleep: timedelta,
+        instruments: metrics.Metrics | None = None,
     ) -> None:
         self.name = name
+        self._metrics = instruments or metrics.Metrics()
         self._scheduler = scheduler
         self._work = work
         self._clock = clock
@@ -50,6 +57,13 @@ class Drain:
         self._idle.set()
         self.last_run: datetime | None = None
         self.last_error: str | None = None
+        self._failures = 0  # runs failed in a row
+        self._failing_since: datetime | None = None
+        self._reported_at: datetime | None = None
+        # For the watchdog, on the monotonic clock (a wall-clock step must not look like a hang):
+        # when the run in progress started (None while asleep) and when the last one ended.
+        self.running_since: float | None = None
+        self.finished_at: float | None = None
         scheduler.add_job(
             self._run,
             IntervalTrigger(seconds=max_sleep.total_seconds()),
@@ -91,25 +105,74 @@ class Drain:
         while True:
             with self._lock:
                 self._woken = False
+                self.running_since = time.monotonic()
+            started = time.perf_counter()
             try:
                 next_at = self._work()
-                self.last_error = None
             except Exception as exc:
                 # Logged and retried shortly (a database outage, say); never fatal.
-                logger.exception("%s failed", self.name, extra={"action": f"{self.name}_failed"})
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self._failed(exc)
                 next_at = self._clock() + RETRY_AFTER_ERROR
+            else:
+                self._succeeded()
             now = self._clock()
             self.last_run = now
+            self._metrics.ticked(self.name, time.perf_counter() - started, now)
             with self._lock:
                 if self._woken and not self._stopping:
                     continue
                 self._running = False
+                self.running_since = None
+                self.finished_at = time.monotonic()
                 self._idle.set()
                 if not self._stopping:
                     cap = now + self._max_sleep
                     self._reschedule(min(next_at, cap) if next_at is not None else cap)
                 return
+
+    def _failed(self, exc: Exception) -> None:
+        now = self._clock()
+        self._failures += 1
+        if self._failures == 1:
+            self._failing_since = now
+        if not connector.is_unavailable(exc):
+            # Not the environment: a bug, whose traceback is needed.
+            logger.exception("%s failed", self.name, extra={"action": f"{self.name}_failed"})
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return
+        # The database is away or busy: one line when it starts, then one a minute; the
+        # traceback would only repeat the driver's internals.
+        self.last_error = connector.describe_error(exc)
+        if self._reported_at is None or now - self._reported_at >= REPORT_OUTAGE_EVERY:
+            self._reported_at = now
+            assert self._failing_since is not None
+            logger.error(
+                "%s failed: database unavailable; retrying every %ds",
+                self.name,
+                RETRY_AFTER_ERROR.total_seconds(),
+                extra={
+                    "action": f"{self.name}_failed",
+                    "error": self.last_error,
+                    "failures": self._failures,
+                    "since": self._failing_since,
+                },
+            )
+
+    def _succeeded(self) -> None:
+        if self._failures and self._failing_since is not None:
+            logger.info(
+                "%s recovered",
+                self.name,
+                extra={
+                    "action": f"{self.name}_recovered",
+                    "failures": self._failures,
+                    "seconds": round((self._clock() - self._failing_since).total_seconds(), 1),
+                },
+            )
+        self._failures = 0
+        self._failing_since = None
+        self._reported_at = None
+        self.last_error = None
 
     def _reschedule(self, at: datetime) -> None:
         try:

@@ -1,21 +1,24 @@
-"""The planner: claim a due pledge, ask the model what it is owed, write the outbox.
+"""The planner: claim due pledges, ask the model what each is owed, write the outbox.
 
-Each step handles one unit in one transaction and returns True when it should
-be called again at once. A pledge that cannot be planned is pushed an hour
-ahead with its error kept, so one bad row never stalls the others.
+Each step handles a batch of due pledges in one transaction and returns True
+when it should be called again at once. A pledge that cannot be planned is
+pushed an hour ahead with its error kept, so one bad row never stalls the others.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from daemon.clock import Clock
 from daemon.model import documents, schedule
+from daemon.service import metrics
 from daemon.settings import Settings
 from daemon.store import claims, connector, outbox, pledges
 
@@ -23,6 +26,16 @@ logger = logging.getLogger(__name__)
 
 POISON_BACKOFF = timedelta(hours=1)
 LOST_RACE_PAUSE = timedelta(milliseconds=100)
+BATCH = 32  # due pledges claimed and planned in one transaction
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What planning one pledge wrote, reported once its transaction has committed."""
+
+    pledge_id: str
+    skipped: int
+    written: list[schedule.Planned]
 
 
 class Planner:
@@ -35,6 +48,7 @@ class Planner:
         clock: Clock,
         *,
         on_enqueued: Callable[[], None] = lambda: None,
+        instruments: metrics.Metrics | None = None,
     ) -> None:
         self._engine = engine
         self.settings = settings
@@ -42,66 +56,73 @@ class Planner:
         self._on_enqueued = on_enqueued
         self.stopping = False
         self.planned = 0
+        # When the last unit of work began (monotonic): the watchdog's sign of progress
+        # inside a long run, such as a catch-up after downtime.
+        self.progressed_at: float | None = None
+        self._metrics = instruments or metrics.Metrics()
 
     def drain(self) -> datetime | None:
         """Plan everything due now; return the next instant a pledge falls due."""
         while not self.stopping:
             now = self._clock()
+            self.progressed_at = time.monotonic()
             # Look first in a read transaction: writers are only serialised when there is work.
             with connector.read(self._engine) as conn:
                 next_at, unfanned = claims.peek(conn)
             if next_at is not None and next_at <= now:
-                if not self.plan_one(now):
-                    return now + LOST_RACE_PAUSE  # another replica holds it: look again shortly
+                if not self.plan_due(now):
+                    return now + LOST_RACE_PAUSE  # another replica holds them: look again shortly
             elif unfanned:
                 self.fan_out_one(now)
             else:
                 return next_at
         return None
 
+    def plan_due(self, now: datetime) -> bool:
+        """Plan up to BATCH due pledges in one transaction; return False when none is due.
+
+        A burst (many pledges due at one instant, a catch-up after downtime) then
+        costs one claim and one commit per batch, not per pledge. When one pledge
+        of the batch fails, the whole batch is rolled back and planned again one
+        pledge per transaction, so the bad one alone is deferred.
+        """
+        done: list[_Outcome] = []
+        claimed = 0
+        try:
+            with connector.write(self._engine) as conn:
+                rows = claims.claim_due_pledges(conn, now, limit=BATCH)
+                claimed = len(rows)
+                done = [self._plan(conn, stored, now) for stored in pledges.from_rows(conn, rows)]
+        except (OperationalError, InterfaceError):
+            raise  # the database is away, not a pledge at fault: the drain retries shortly
+        except Exception:
+            if claimed == 0:
+                raise
+            for _ in range(claimed):
+                if not self.plan_one(now):
+                    break
+            return True
+        if not done:
+            return False
+        self._report(done)
+        return True
+
     def plan_one(self, now: datetime) -> bool:
-        """Plan one due pledge; return False when none is due.
+        """Plan one due pledge in a transaction of its own; return False when none is due.
 
         1. Claim the pledge whose next notice is the most overdue.
         2. Ask the model what is owed in (planned_through, now] under the catch-up policy.
         3. Write each notice with one delivery per matching webhook (insert-or-ignore).
         4. Advance planned_through and next_notice_at, in the same transaction.
         """
-        policy = self.settings.policy
         claimed: str | None = None
-        written: list[schedule.Planned] = []
         try:
             with connector.write(self._engine) as conn:
-                row = claims.claim_due_pledge(conn, now)
-                if row is None:
+                rows = claims.claim_due_pledges(conn, now, limit=1)
+                if not rows:
                     return False
-                claimed = row.id
-                pledge = pledges.get(conn, row.id).pledge
-                owed = schedule.plan(pledge, policy, row.planned_through, now)
-                for planned in owed.send:
-                    notice = planned.notice
-                    body = documents.notice_body(
-                        pledge, notice, missed=planned.missed, late=planned.late
-                    )
-                    event = outbox.enqueue(
-                        conn,
-                        pledge.id,
-                        notice.type,
-                        notice.at,
-                        body,
-                        pledge.tags,
-                        now=now,
-                        webhooks=self.settings.webhooks,
-                    )
-                    if event is not None:
-                        written.append(planned)
-                pledges.advance(
-                    conn,
-                    pledge.id,
-                    planned_through=owed.through,
-                    # The next notice, or the end of a snooze or silence holding it.
-                    next_notice_at=schedule.wake_at(pledge, policy, owed.through),
-                )
+                claimed = rows[0].id
+                done = self._plan(conn, pledges.from_rows(conn, rows)[0], now)
         except (OperationalError, InterfaceError):
             raise  # the database is away, not the pledge at fault: the drain retries shortly
         except Exception as exc:
@@ -109,32 +130,70 @@ class Planner:
                 raise
             self._defer(claimed, now, f"{type(exc).__name__}: {exc}")
             return True
-        for planned in written:
-            logger.info(
-                "notice planned",
-                extra={
-                    "action": "notice_planned",
-                    "commitment": pledge.id,
-                    "type": planned.notice.type.value,
-                    "scheduled_for": planned.notice.at,
-                    "late": planned.late or None,
-                    "missed": planned.missed or None,
-                },
-            )
-        if owed.skipped:
-            logger.warning(
-                "missed notices skipped by the catch-up policy",
-                extra={
-                    "action": "catch_up_skipped",
-                    "commitment": pledge.id,
-                    "policy": policy.catch_up,
-                    "count": owed.skipped,
-                },
-            )
-        if written:
-            self.planned += len(written)
-            self._on_enqueued()
+        self._report([done])
         return True
+
+    def _plan(self, conn: Connection, stored: pledges.Stored, now: datetime) -> _Outcome:
+        """Steps 2 to 4 of `plan_one` for a claimed pledge, in the caller's transaction."""
+        policy = self.settings.policy
+        pledge = stored.pledge
+        owed = schedule.plan(pledge, policy, stored.planned_through, now)
+        written: list[schedule.Planned] = []
+        for planned in owed.send:
+            notice = planned.notice
+            body = documents.notice_body(pledge, notice, missed=planned.missed, late=planned.late)
+            event = outbox.enqueue(
+                conn,
+                pledge.id,
+                notice.type,
+                notice.at,
+                body,
+                pledge.tags,
+                now=now,
+                webhooks=self.settings.webhooks,
+            )
+            if event is not None:
+                written.append(planned)
+        pledges.advance(
+            conn,
+            pledge.id,
+            planned_through=owed.through,
+            # The next notice, or the end of a snooze or silence holding it.
+            next_notice_at=schedule.wake_at(pledge, policy, owed.through),
+        )
+        return _Outcome(pledge.id, owed.skipped, written)
+
+    def _report(self, done: list[_Outcome]) -> None:
+        """Log and count what committed transactions wrote; wake the dispatcher once."""
+        policy = self.settings.policy
+        for outcome in done:
+            for planned in outcome.written:
+                logger.info(
+                    "notice planned",
+                    extra={
+                        "action": "notice_planned",
+                        "commitment": outcome.pledge_id,
+                        "type": planned.notice.type.value,
+                        "scheduled_for": planned.notice.at,
+                        "late": planned.late or None,
+                        "missed": planned.missed or None,
+                    },
+                )
+            self._metrics.planned(outcome.written, outcome.skipped)
+            if outcome.skipped:
+                logger.warning(
+                    "missed notices skipped by the catch-up policy",
+                    extra={
+                        "action": "catch_up_skipped",
+                        "commitment": outcome.pledge_id,
+                        "policy": policy.catch_up,
+                        "count": outcome.skipped,
+                    },
+                )
+        written = sum(len(outcome.written) for outcome in done)
+        if written:
+            self.planned += written
+            self._on_enqueued()
 
     def fan_out_one(self, now: datetime) -> bool:
         """Give one event written outside the daemon (a status change) its deliveries."""
@@ -145,6 +204,7 @@ class Planner:
             outbox.fan_out(
                 conn, row.id, row.type, row.tags, now=now, webhooks=self.settings.webhooks
             )
+        self._metrics.fanned_out(row.type)
         self._on_enqueued()
         return True
 

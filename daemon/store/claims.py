@@ -23,16 +23,20 @@ def peek(conn: Connection) -> tuple[datetime | None, bool]:
     return next_at, unfanned is not None
 
 
-def claim_due_pledge(conn: Connection, now: datetime) -> Row | None:
-    """Return the commitment row whose next notice is the most overdue, locked, or None."""
+def claim_due_pledges(conn: Connection, now: datetime, limit: int) -> list[Row]:
+    """Return up to `limit` commitment rows whose next notice is due, most overdue first, locked.
+
+    Rows another replica holds are skipped, not waited for: it is planning them.
+    """
     stmt = (
         select(Commitment.__table__)
         .where(Commitment.next_notice_at <= now)
+        # The index order alone: the lock stops reading once `limit` rows are taken.
         .order_by(Commitment.next_notice_at)
-        .limit(1)
+        .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return conn.execute(stmt).first()
+    return list(conn.execute(stmt))
 
 
 def claim_unfanned_event(conn: Connection) -> Row | None:

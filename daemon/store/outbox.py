@@ -52,18 +52,37 @@ def enqueue(
         "created_at": now,
         "body": body,
         "tags": list(tags),
-        "fanned_out_at": None,
+        # Fanned out in this same transaction when the webhooks are known.
+        "fanned_out_at": now if webhooks is not None else None,
     }
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(Event).values(**values).on_conflict_do_nothing().returning(Event.id)
     if conn.execute(stmt).scalar() is None:
         return None
     if webhooks is not None:
-        fan_out(conn, event_id, str(type_), tags, now=now, webhooks=webhooks)
+        _write_deliveries(conn, event_id, str(type_), tags, now=now, webhooks=webhooks)
     return event_id
 
 
 def fan_out(
+    conn: Connection,
+    event_id: str,
+    type_: str,
+    tags: Sequence[str],
+    *,
+    now: datetime,
+    webhooks: Mapping[str, WebhookSettings],
+) -> int:
+    """Write one pending delivery per webhook that wants this event and mark it fanned out.
+
+    Returns how many deliveries were written.
+    """
+    count = _write_deliveries(conn, event_id, type_, tags, now=now, webhooks=webhooks)
+    conn.execute(update(Event).where(Event.id == event_id).values(fanned_out_at=now))
+    return count
+
+
+def _write_deliveries(
     conn: Connection,
     event_id: str,
     type_: str,
@@ -98,7 +117,6 @@ def fan_out(
                 for name in sorted(names)
             ],
         )
-    conn.execute(update(Event).where(Event.id == event_id).values(fanned_out_at=now))
     return len(names)
 
 
@@ -192,6 +210,30 @@ def release_all(conn: Connection, now: datetime) -> int:
         .values(claimed_by=None, next_attempt_at=now)
     )
     return int(conn.execute(stmt).rowcount or 0)
+
+
+def release(conn: Connection, worker: str, now: datetime) -> int:
+    """Hand back the deliveries `worker` still holds, due at once; return how many.
+
+    A worker's claim tokens are `<worker>/<claim>`. A stopping daemon calls this
+    once its sends have finished or run out of time, so another replica (or the
+    next start) takes the rest at once instead of waiting for the leases to expire.
+    """
+    stmt = (
+        update(Delivery)
+        .where(
+            Delivery.state == "pending",
+            # autoescape: a host name's `_` must not act as a LIKE wildcard.
+            Delivery.claimed_by.startswith(f"{worker}/", autoescape=True),
+        )
+        .values(claimed_by=None, next_attempt_at=now)
+    )
+    return int(conn.execute(stmt).rowcount or 0)
+
+
+def pending_count(conn: Connection) -> int:
+    """Return how many deliveries are pending (an index range on state)."""
+    return int(conn.scalar(select(func.count()).where(Delivery.state == "pending")) or 0)
 
 
 def next_attempt_at(conn: Connection, skip_webhooks: Sequence[str] = ()) -> datetime | None:

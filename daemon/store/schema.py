@@ -67,7 +67,7 @@ class Commitment(Base):
     title: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
     parties: Mapped[list[Any]]
     tags: Mapped[list[Any]]
     source: Mapped[dict[str, Any]]

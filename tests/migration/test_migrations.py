@@ -83,3 +83,14 @@ def test_upgrading_a_database_with_data_keeps_every_row(database_url: str) -> No
         ]
     engine.dispose()
     assert counts == [1, 1, 1, 2]
+
+
+def test_the_head_the_code_knows_is_the_newest_migration_script(sqlite_url: str) -> None:
+    # `migrate` skips Alembic when the database is at HEAD_REVISION: it must be the real head.
+    from alembic.script import ScriptDirectory
+
+    engine = connector.make_engine(sqlite_url)
+    scripts = ScriptDirectory.from_config(connector._alembic_config(engine))
+    assert scripts.get_current_head() == connector.HEAD_REVISION
+    assert connector.current_revision(engine) is None  # never migrated
+    engine.dispose()

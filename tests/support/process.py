@@ -67,12 +67,18 @@ class Daemon:
             self.handle.close()
 
 
-def start(settings: dict[str, str], log: Path, *, ready_timeout: float = 30) -> Daemon:
-    """Start `pledgewatch run` on a port of its choosing; wait (bounded) until /readyz answers 200."""
+def start(
+    settings: dict[str, str],
+    log: Path,
+    *,
+    ready_timeout: float = 30,
+    options: tuple[str, ...] = (),
+) -> Daemon:
+    """Start `pledgewatch [OPTIONS] run` on a port of its choosing; wait (bounded) until /readyz answers 200."""
     settings = {"PLEDGEWATCH_HTTP_PORT": "0", **settings}
     handle = log.open("w")
     process = subprocess.Popen(
-        [COMMAND, "run"],
+        [COMMAND, *options, "run"],
         env=environment(settings),
         stdout=handle,
         stderr=subprocess.STDOUT,
