@@ -150,7 +150,7 @@ class Dispatcher:
                 # the retry schedule still bounds it and it ends dead, not resent forever.
                 logger.exception(
                     "delivery failed unexpectedly",
-                    extra={"action": "delivery_crashed", "delivery": row.id},
+                    extra={"action": "delivery_crashed", **_names(row)},
                 )
                 outcome = retry.Outcome(None, f"internal error: {type(exc).__name__}", 0.0)
             now = self._clock()
@@ -180,7 +180,7 @@ class Dispatcher:
                 exc_info=not unavailable,
                 extra={
                     "action": "delivery_not_recorded",
-                    "delivery": row.id,
+                    **_names(row),
                     "error": connector.describe_error(exc),
                 },
             )
@@ -260,10 +260,7 @@ class Dispatcher:
             health.failed += 1
             health.last_error = outcome.error
         fields: dict[str, Any] = {
-            "delivery": row.id,
-            "commitment": row.commitment_id,
-            "type": row.type,
-            "webhook": row.webhook,
+            **_names(row),
             "status": outcome.status_code,
             "duration_ms": round(outcome.duration_ms, 1),
         }
@@ -331,3 +328,13 @@ def _scrub(text: str, hook: WebhookSettings) -> str:
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
+
+
+def _names(row: Row) -> dict[str, Any]:
+    """What every delivery log line carries: the delivery, its pledge, event type and webhook."""
+    return {
+        "delivery": row.id,
+        "commitment": row.commitment_id,
+        "type": row.type,
+        "webhook": row.webhook,
+    }

@@ -81,7 +81,19 @@ def sqlite_daemon(sqlite_settings: dict[str, str], tmp_path: Path) -> Iterator[p
     assert running.stop() == 0, running.output()
 
 
+def _wait_log(daemon: process.Daemon, text: str, timeout: float = 10) -> str:
+    """Return the first log line containing `text`, waiting (bounded) for it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [line for line in daemon.output().splitlines() if text in line]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no log line with {text!r}:\n{daemon.output()}")
+
+
 def _import(settings: dict[str, str], path: Path) -> None:
+
     result = process.cli("import", str(path), settings=settings)
     assert result.returncode == 0, result.stderr
 
@@ -113,6 +125,32 @@ class TestNotices:
         assert request.headers["content-type"] == "application/json"
         # Never before its instant.
         assert request.received_at >= datetime.fromisoformat(due).timestamp()
+        # One log line per delivery, naming the delivery, the pledge, the type and the webhook.
+        line = _wait_log(daemon, "action=notice_delivered")
+        assert (
+            f"delivery={request.headers['webhook-id']} commitment=draft-constitution "
+            "type=commitment.due webhook=desk status=204"
+        ) in line
+
+    def test_json_logs_are_one_object_per_line_with_the_same_fields(
+        self, sqlite_settings: dict[str, str], receiver: Receiver, hook_path: str, tmp_path: Path
+    ) -> None:
+        settings = {**sqlite_settings, "PLEDGEWATCH_LOG_FORMAT": "json"}
+        running = process.start(settings, tmp_path / "daemon.log")
+        try:
+            _import(settings, _seed(tmp_path, [{"id": "x", "title": "X", "deadline": _at(1)}]))
+            request = receiver.wait_for(hook_path, timeout=20)[0]
+            _wait_log(running, '"notice_delivered"')
+        finally:
+            assert running.stop() == 0
+        lines = [json.loads(line) for line in running.output().splitlines() if line.strip()]
+        delivered = [line for line in lines if line.get("action") == "notice_delivered"]
+        assert len(delivered) == 1
+        assert delivered[0]["delivery"] == request.headers["webhook-id"]
+        assert (delivered[0]["commitment"], delivered[0]["type"]) == ("x", "commitment.due")
+        assert delivered[0]["webhook"] == "desk" and delivered[0]["level"] == "INFO"
+        assert all({"time", "level", "message", "action"} <= set(line) for line in lines)
+        assert SECRET not in running.output()
 
     def test_the_webhook_carries_the_same_commitment_object_as_list_json(
         self,

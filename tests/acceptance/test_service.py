@@ -27,7 +27,6 @@ from tests.support.receiver import Receiver
 
 pytestmark = [pytest.mark.daemon, pytest.mark.receiver]
 
-_STARTED = re.compile(r"action=daemon_started http=(http://\S+)")
 
 
 def _wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -130,7 +129,7 @@ class TestSystemdNotify:
 
         def readyz() -> int:
             """What /readyz answers at the moment systemd hears READY=1."""
-            found = _STARTED.search(log.read_text())
+            found = process.STARTED.search(log.read_text())
             assert found, "READY=1 before the daemon said where it listens"
             return httpx.get(f"{found[1]}/readyz", timeout=10).status_code
 

@@ -15,7 +15,9 @@ from typing import IO
 import httpx
 
 COMMAND = str(Path(sys.executable).with_name("pledgewatch"))
-_STARTED = re.compile(r"action=daemon_started http=(http://\S+)")
+# The address the daemon bound, from its start line in either log format:
+# `action=daemon_started http=http://...` or `"action": "daemon_started", "http": "http://..."`.
+STARTED = re.compile(r'action"?[=:] ?"?daemon_started"?,? "?http"?[=:] ?"?(http://[^\s"]+)')
 
 
 def environment(settings: dict[str, str]) -> dict[str, str]:
@@ -92,7 +94,7 @@ def start(
             raise AssertionError(f"daemon exited with {process.returncode}:\n{daemon.output()}")
         if not daemon.url:
             # Port 0: the daemon logs the address it bound, so no two tests race for a port.
-            found = _STARTED.search(daemon.output())
+            found = STARTED.search(daemon.output())
             daemon.url = found[1] if found else ""
         try:
             if daemon.url and httpx.get(f"{daemon.url}/readyz", timeout=1).status_code == 200:
