@@ -11,9 +11,11 @@ from __future__ import annotations
 import fcntl
 import logging
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +32,8 @@ BUSY_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_SECONDS = 10
 CHANNEL = "pledgewatch_changes"  # PostgreSQL NOTIFY channel for "a commitment changed"
 VERSION_TABLE = "alembic_version"
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_WRITERS_LOCK = threading.Lock()
 HEAD_REVISION = "0005"  # the newest migration in migrations/versions
 RELISTEN_SECONDS = 2.0  # after the LISTEN connection failed, before connecting again
 
@@ -110,10 +114,24 @@ def _sqlite_on_begin(connection: Connection) -> None:
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """Yield a connection in a writing transaction, committed on success."""
-    with engine.connect() as conn:
+    with _writer(engine), engine.connect() as conn:
         conn.execution_options(pledgewatch_write=True)
         with conn.begin():
             yield conn
+
+
+def _writer(engine: Engine) -> AbstractContextManager[Any]:
+    """Return the lock this process's SQLite writers take turns on (no lock for PostgreSQL).
+
+    SQLite admits one writer at a time; threads left to contend for it wait in
+    its busy handler, which sleeps for milliseconds between tries. Queuing on a
+    lock of our own hands the file over as soon as it is free. Reentrant, so a
+    nested write fails on SQLite's busy timeout as before rather than hanging.
+    """
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(engine, threading.RLock())
 
 
 @contextmanager
