@@ -62,9 +62,12 @@ def _engine(settings: Settings, *, migrate: bool = True) -> Engine:
         engine = connector.make_engine(url)
         if migrate:
             connector.migrate(engine)
+    except connector.DatabaseUnavailable as exc:
+        _fail(f"cannot use the database {mask_database_url(url)}: {exc}", EXIT_RUNTIME)
     except (SQLAlchemyError, OSError) as exc:
         reason = connector.describe_error(exc)
         _fail(f"cannot use the database {mask_database_url(url)} ({reason})", EXIT_RUNTIME)
+
     return engine
 
 

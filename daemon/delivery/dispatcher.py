@@ -155,24 +155,38 @@ class Dispatcher:
                 outcome = retry.Outcome(None, f"internal error: {type(exc).__name__}", 0.0)
             now = self._clock()
             decision = retry.decide(row.attempts + 1, outcome, now, self.settings.retry_schedule)
-            result = outbox.Result(
-                decision.state,
-                decision.retry_at,
-                outcome.status_code,
-                outcome.error,
-                outcome.duration_ms,
-            )
+            recorded = self._record(row, outcome, decision, now)
+            if recorded is not None:
+                self._note(row, outcome, decision, recorded)
+                self._on_attempt(row, outcome, decision if recorded else None, now)
+        finally:
+            with self._lock:
+                self._inflight.discard(row.id)
+                self._by_webhook[row.webhook] -= 1
+            self._on_done()
+
+    def _record(
+        self, row: Row, outcome: retry.Outcome, decision: retry.Decision, now: datetime
+    ) -> bool | None:
+        """Record the attempt; return whether this lease still held, or None when it could not be written."""
+        result = outbox.Result(
+            decision.state,
+            decision.retry_at,
+            outcome.status_code,
+            outcome.error,
+            outcome.duration_ms,
+        )
+        try:
             with connector.write(self._engine) as conn:
                 recorded = outbox.record(conn, row.id, token=row.token, now=now, result=result)
                 if recorded and decision.disable_webhook:
                     reason = f"HTTP {outcome.status_code} Gone at {now:%Y-%m-%d %H:%M:%SZ}"
                     webhooks.disable(conn, row.webhook, reason=reason, now=now)
-            self._note(row, outcome, decision, recorded)
-            self._on_attempt(row, outcome, decision if recorded else None, now)
+            return recorded
         except Exception as exc:
-            # Recording failed (the database is away): the lease runs out and the
-            # delivery is tried again with the same webhook-id; the daemon goes on.
-            # An outage gets one line per delivery; anything else is a bug, with its traceback.
+            # The database is away: the lease runs out and the delivery is tried again
+            # with the same webhook-id; the daemon goes on. An outage gets one line per
+            # delivery; anything else is a bug, with its traceback.
             unavailable = connector.is_unavailable(exc)
             logger.log(
                 logging.WARNING if unavailable else logging.ERROR,
@@ -184,11 +198,7 @@ class Dispatcher:
                     "error": connector.describe_error(exc),
                 },
             )
-        finally:
-            with self._lock:
-                self._inflight.discard(row.id)
-                self._by_webhook[row.webhook] -= 1
-            self._on_done()
+            return None
 
     def _send(self, row: Row) -> retry.Outcome:
         """Post one delivery and return how it went; never raises for the receiver's faults."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import socket
 import sys
@@ -94,9 +95,10 @@ class Daemon:
     def __post_init__(self) -> None:
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stop_requested = threading.Event()
-        self.reload_requested = threading.Event()
-        self._signalled = threading.Event()  # wakes the main thread for either request
-        self._stop_signal = ""
+        # What the signal handlers ask of the main thread: "reload", or "stop:<signal>".
+        # SimpleQueue.put is reentrant, so safe in a handler; an Event's lock is not.
+        self._requests: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._stop_pending = False  # set by the stop handler itself: a long reload looks at it
         self.notifier = notify.Notifier.from_environment()
         self.watchdog = notify.watchdog_timeout(os.environ, os.getpid())
         self._started_at = time.monotonic()
@@ -290,32 +292,29 @@ class Daemon:
                 extra={"action": "leases_released", "count": released},
             )
 
-    # -- signals: the handlers only set flags; the main thread acts on them
+    # -- signals: the handlers only queue a request; the main thread acts on it
 
     def request_stop(self, signal_name: str) -> None:
-        """Ask the main thread to stop (safe in a signal handler)."""
-        self._stop_signal = signal_name
-        self.stop_requested.set()
-        self._signalled.set()
+        """Ask the main thread to stop (safe in a signal handler: no lock is taken)."""
+        self._stop_pending = True
+        self._requests.put(f"stop:{signal_name}")
 
     def request_reload(self) -> None:
         """Ask the main thread to reload the settings (safe in a signal handler)."""
-        self.reload_requested.set()
-        self._signalled.set()
+        self._requests.put("reload")
 
     def serve(self, env_files: Sequence[str | Path]) -> None:
-        """Wait on the main thread for signals: reload on request, return when asked to stop."""
+        """Wait on the main thread for requests: reload when asked, return when asked to stop."""
         while True:
-            self._signalled.wait()
-            self._signalled.clear()
-            if self.stop_requested.is_set():
+            request = self._requests.get()
+            if request.startswith("stop:"):
+                self.stop_requested.set()
                 logger.info(
                     "stop requested",
-                    extra={"action": "stop_requested", "signal": self._stop_signal or None},
+                    extra={"action": "stop_requested", "signal": request[5:] or None},
                 )
                 return
-            if self.reload_requested.is_set():
-                self.reload_requested.clear()
+            if not self._stop_pending:
                 self.reload(env_files)
 
     # -- SIGHUP
@@ -342,10 +341,12 @@ class Daemon:
         if not env_files:
             # systemd's EnvironmentFile= is read once, at start: editing it changes nothing here.
             logger.warning(
-                "no --env-file to read again: the environment is fixed at start, so only "
-                "credentials can change; give the settings file with --env-file to reload it",
+                "no --env-file to read again: the environment, systemd's EnvironmentFile= "
+                "and credentials are fixed at start; give the settings file with --env-file "
+                "to reload it",
                 extra={"action": "reload_without_env_file"},
             )
+
         try:
             new = load_settings(env_files)
         except ConfigError as exc:
@@ -372,6 +373,7 @@ class Daemon:
         self.settings = applied
         self.planner.settings = applied
         self.dispatcher.settings = applied
+        self.metrics.set_webhooks(sorted(applied.webhooks) or [CONSOLE])
         if applied.policy != old.policy:
             self._replan(old, applied)
         for drain in (self.plan_job, self.send_job):
@@ -394,10 +396,26 @@ class Daemon:
         return True
 
     def _replan(self, old: Settings, new: Settings) -> None:
-        """Move every open pledge's next notice to where the new timing puts it."""
+        """Move every open pledge's next notice to where the new timing puts it.
+
+        One short transaction per batch, so the planner and other writers get
+        their turn, and a stop asked for meanwhile is not held up.
+        """
+        moved, after = 0, ""
         try:
-            with connector.write(self.engine) as conn:
-                moved = pledges.replan(conn, old.policy, new.policy, now=self.clock())
+            while after is not None:
+                if self._stop_pending:
+                    logger.warning(
+                        "next notices partly recomputed: stopping; the rest take the new "
+                        "timing when the planner next looks at them",
+                        extra={"action": "replan_interrupted", "count": moved},
+                    )
+                    return
+                with connector.write(self.engine) as conn:
+                    count, after = pledges.replan(
+                        conn, old.policy, new.policy, now=self.clock(), after=after
+                    )
+                moved += count
         except Exception as exc:
             logger.error(
                 "next notices not recomputed (%s); each pledge takes the new timing "

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -90,7 +90,7 @@ class Metrics:
 
     def __init__(self, webhook_names: Sequence[str] = ()) -> None:
         self.registry = CollectorRegistry()
-        self.webhook_names = tuple(webhook_names)
+        self.webhook_names: tuple[str, ...] = ()
         reg = self.registry
         self.notices_planned = Counter(
             "pledgewatch_notices_planned",
@@ -149,16 +149,27 @@ class Metrics:
         # Every series exists from the start at 0, so rate() and alerts see the first event.
         for type_ in NoticeType:
             self.notices_planned.labels(type_.value)
-        for name in self.webhook_names:
+        self.set_webhooks(webhook_names)
+
+    def set_webhooks(self, names: Sequence[str]) -> None:
+        """Follow the configured webhooks (at start and on reload): new ones start at 0, gone ones go."""
+        for name in set(self.webhook_names) - set(names):
+            for outcome in OUTCOMES:
+                self.deliveries.remove(name, outcome)
+            self.delivery_latency.remove(name)
+            self.request_duration.remove(name)
+        for name in names:
             for outcome in OUTCOMES:
                 self.deliveries.labels(name, outcome)
             self.delivery_latency.labels(name)
             self.request_duration.labels(name)
+        self.webhook_names = tuple(names)
 
     def watch_tables(self, engine: Engine, clock: Clock) -> None:
         """Add the gauges read from the database at each scrape."""
-        configured = [name for name in self.webhook_names if name != CONSOLE]
-        self.registry.register(TableCollector(engine, clock, configured))
+        self.registry.register(
+            TableCollector(engine, clock, lambda: [n for n in self.webhook_names if n != CONSOLE])
+        )
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """Return the exposition the `Accept` header asks for (Prometheus text by default)."""
@@ -211,10 +222,13 @@ class TableCollector(Collector):
     misleading 0); everything counted in memory is still exported.
     """
 
-    def __init__(self, engine: Engine, clock: Clock, webhook_names: Sequence[str]) -> None:
+    def __init__(
+        self, engine: Engine, clock: Clock, webhook_names: Callable[[], Sequence[str]]
+    ) -> None:
         self._engine = engine
         self._clock = clock
-        self._webhooks = tuple(webhook_names)
+        self._webhooks = webhook_names  # the configured ones, as of this scrape
+
         self._lock = threading.Lock()
         self._errors = 0
 
@@ -291,7 +305,8 @@ class TableCollector(Collector):
             # Every status, 0 where none: a series that appears late breaks rate() and alerts.
             for status in Status:
                 pledges.add_metric([status.value], tables.statuses.get(status.value, 0))
-            disabled.add_metric([], sum(1 for name in self._webhooks if name in tables.disabled))
-            for name in self._webhooks:
+            configured = self._webhooks()
+            disabled.add_metric([], sum(1 for name in configured if name in tables.disabled))
+            for name in configured:
                 each.add_metric([name], 1 if name in tables.disabled else 0)
         yield from (pending, oldest, pledges, disabled, each)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from daemon.clock import Clock
 from daemon.model import documents, schedule
@@ -55,7 +54,6 @@ class Planner:
         self._clock = clock
         self._on_enqueued = on_enqueued
         self.stopping = False
-        self.planned = 0
         # When the last unit of work began (monotonic): the watchdog's sign of progress
         # inside a long run, such as a catch-up after downtime.
         self.progressed_at: float | None = None
@@ -93,10 +91,9 @@ class Planner:
                 rows = claims.claim_due_pledges(conn, now, limit=BATCH)
                 claimed = len(rows)
                 done = [self._plan(conn, stored, now) for stored in pledges.from_rows(conn, rows)]
-        except (OperationalError, InterfaceError):
-            raise  # the database is away, not a pledge at fault: the drain retries shortly
-        except Exception:
-            if claimed == 0:
+        except Exception as exc:
+            # The database away is not a pledge at fault: the drain retries shortly.
+            if claimed == 0 or connector.is_unavailable(exc):
                 raise
             for _ in range(claimed):
                 if not self.plan_one(now):
@@ -123,11 +120,9 @@ class Planner:
                     return False
                 claimed = rows[0].id
                 done = self._plan(conn, pledges.from_rows(conn, rows)[0], now)
-        except (OperationalError, InterfaceError):
-            raise  # the database is away, not the pledge at fault: the drain retries shortly
         except Exception as exc:
-            if claimed is None:
-                raise
+            if claimed is None or connector.is_unavailable(exc):
+                raise  # the database away is not the pledge at fault: the drain retries shortly
             self._defer(claimed, now, f"{type(exc).__name__}: {exc}")
             return True
         self._report([done])
@@ -190,9 +185,7 @@ class Planner:
                         "count": outcome.skipped,
                     },
                 )
-        written = sum(len(outcome.written) for outcome in done)
-        if written:
-            self.planned += written
+        if any(outcome.written for outcome in done):
             self._on_enqueued()
 
     def fan_out_one(self, now: datetime) -> bool:

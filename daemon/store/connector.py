@@ -34,7 +34,9 @@ CHANNEL = "pledgewatch_changes"  # PostgreSQL NOTIFY channel for "a commitment c
 VERSION_TABLE = "alembic_version"
 _WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 _WRITERS_LOCK = threading.Lock()
-HEAD_REVISION = "0005"  # the newest migration in migrations/versions
+# Every migration in migrations/versions, oldest first (a test checks them against the scripts).
+REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+HEAD_REVISION = REVISIONS[-1]
 RELISTEN_SECONDS = 2.0  # after the LISTEN connection failed, before connecting again
 
 
@@ -165,16 +167,22 @@ def migrate(engine: Engine) -> None:
     A database already at head costs one query: Alembic, a fifth of a second
     to import, is loaded only when there is something to apply.
     """
-    if current_revision(engine) == HEAD_REVISION:
+    current = current_revision(engine)
+    if current == HEAD_REVISION:
         return
+    if current is not None and current not in REVISIONS:
+        raise DatabaseUnavailable(newer_schema(current))
     from alembic import command
 
     command.upgrade(_alembic_config(engine), "head")
 
 
-def head_revision(engine: Engine) -> str | None:
-    """Return the newest migration this code knows (a test checks it against the scripts)."""
-    return HEAD_REVISION
+def newer_schema(current: str) -> str:
+    """Say that the database was migrated by a newer pledgewatch than this one."""
+    return (
+        f"the database schema is at {current}, newer than this pledgewatch knows "
+        f"({HEAD_REVISION}): upgrade pledgewatch (a newer version migrated it)"
+    )
 
 
 def current_revision(engine: Engine) -> str | None:

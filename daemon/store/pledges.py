@@ -617,61 +617,64 @@ def summary(conn: Connection) -> tuple[int, datetime | None]:
     return int(count or 0), earliest
 
 
-def replan(conn: Connection, old: Policy, new: Policy, *, now: datetime) -> int:
-    """Work out every open pledge's next notice again under a new timing policy; return how many moved.
+def replan(
+    conn: Connection, old: Policy, new: Policy, *, now: datetime, after: str = ""
+) -> tuple[int, str | None]:
+    """Work out the next notice again under a new timing policy for one batch of open pledges.
+
+    The batch is the REPLAN_BATCH open pledges with ids after `after`, locked
+    for the caller's transaction (on PostgreSQL a replica planning one of them
+    finishes first, and the planner skips them meanwhile). Returns how many
+    moved and the id to go on after, or None when this was the last batch.
 
     The new timing applies from `now` on: a notice it would have placed in the
     past is not sent late. A pledge that still owes notices under the old
     timing (due and not yet planned, or held by a snooze or silence) keeps its
     cursor, and the planner catches up on it under the new timing as after
     downtime. A pledge whose planning failed keeps its retry time.
-    Reads and writes in batches of REPLAN_BATCH, in the caller's transaction.
     """
     still_open = [s.value for s in Status if not s.is_closed]
     moved = 0
-    after = ""
-    while True:
-        rows = list(
-            conn.execute(
-                select(Commitment.__table__)
-                .where(Commitment.status.in_(still_open), Commitment.id > after)
-                .order_by(Commitment.id)
-                .limit(REPLAN_BATCH)
-            )
+    rows = list(
+        conn.execute(
+            select(Commitment.__table__)
+            .where(Commitment.status.in_(still_open), Commitment.id > after)
+            .order_by(Commitment.id)
+            .limit(REPLAN_BATCH)
+            .with_for_update()
         )
-        if not rows:
-            return moved
-        after = rows[-1].id
-        changes = []
-        for stored in _stored(conn, rows):
-            if stored.plan_error is not None:
-                continue
-            try:
-                through, following = _replanned(stored, old, new, now)
-            except Exception:
-                # The planner meets the same fault and records it on the pledge.
-                logger.warning(
-                    "next notice not recomputed",
-                    extra={"action": "pledge_replan_failed", "commitment": stored.pledge.id},
-                    exc_info=True,
-                )
-                continue
-            if (through, following) != (stored.planned_through, stored.next_notice_at):
-                changes.append(
-                    {"b_id": stored.pledge.id, "b_through": through, "b_next": following}
-                )
-                moved += following != stored.next_notice_at
-        if changes:
-            table = Commitment.__table__
-            conn.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"))
-                .values(
-                    planned_through=bindparam("b_through", type_=table.c.planned_through.type),
-                    next_notice_at=bindparam("b_next", type_=table.c.next_notice_at.type),
-                ),
-                changes,
+    )
+    if not rows:
+        return moved, None
+    changes = []
+    for stored in _stored(conn, rows):
+        if stored.plan_error is not None:
+            continue
+        try:
+            through, following = _replanned(stored, old, new, now)
+        except Exception:
+            # The planner meets the same fault and records it on the pledge.
+            logger.warning(
+                "next notice not recomputed",
+                extra={"action": "pledge_replan_failed", "commitment": stored.pledge.id},
+                exc_info=True,
             )
+            continue
+        if (through, following) != (stored.planned_through, stored.next_notice_at):
+            changes.append({"b_id": stored.pledge.id, "b_through": through, "b_next": following})
+            moved += following != stored.next_notice_at
+    if changes:
+        table = Commitment.__table__
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                planned_through=bindparam("b_through", type_=table.c.planned_through.type),
+                next_notice_at=bindparam("b_next", type_=table.c.next_notice_at.type),
+            ),
+            changes,
+        )
+    return moved, rows[-1].id if len(rows) == REPLAN_BATCH else None
 
 
 def _replanned(

@@ -28,7 +28,6 @@ from tests.support.receiver import Receiver
 pytestmark = [pytest.mark.daemon, pytest.mark.receiver]
 
 
-
 def _wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll `condition` until it returns something true (bounded); return that."""
     deadline = time.monotonic() + timeout
@@ -408,3 +407,21 @@ class TestReload:
         assert "action=settings_reload_refused" in errors[0]
         assert secret not in output
         assert "action=settings_reloaded" not in output
+
+    def test_a_storm_of_sighups_then_sigterm_still_stops_cleanly(
+        self, env: dict[str, str], tmp_path: Path
+    ) -> None:
+        # The handlers only queue a request; the main thread works through them in turn.
+        file = tmp_path / "pledgewatch.env"
+        _env_file(file, env)
+        daemon = process.start({}, tmp_path / "daemon.log", options=("--env-file", str(file)))
+        try:
+            for _ in range(50):
+                daemon.process.send_signal(signal.SIGHUP)
+            _wait_until(lambda: "action=settings_reloaded" in daemon.output(), 30, "a reload")
+        finally:
+            code = daemon.stop()
+        assert code == 0, daemon.output()
+        output = daemon.output()
+        assert "action=stop_requested signal=SIGTERM" in output
+        assert "Traceback" not in output

@@ -68,8 +68,13 @@ def seeded(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
 
 
 def _replan(engine: Engine, new: Policy) -> int:
-    with connector.write(engine) as conn:
-        return pledges.replan(conn, OLD, new, now=NOW)
+    """Every batch in a transaction of its own, as the daemon does."""
+    moved, after = 0, ""
+    while after is not None:
+        with connector.write(engine) as conn:
+            count, after = pledges.replan(conn, OLD, new, now=NOW, after=after)
+        moved += count
+    return moved
 
 
 def test_a_reminder_added_ahead_becomes_the_next_notice(seeded: Engine) -> None:

@@ -25,7 +25,7 @@ def test_migrating_twice_is_harmless_and_reports_head(sqlite_url: str) -> None:
     engine = connector.make_engine(sqlite_url)
     connector.migrate(engine)
     connector.migrate(engine)
-    assert connector.current_revision(engine) == connector.head_revision(engine) is not None
+    assert connector.current_revision(engine) == connector.HEAD_REVISION
     engine.dispose()
 
 
@@ -92,5 +92,21 @@ def test_the_head_the_code_knows_is_the_newest_migration_script(sqlite_url: str)
     engine = connector.make_engine(sqlite_url)
     scripts = ScriptDirectory.from_config(connector._alembic_config(engine))
     assert scripts.get_current_head() == connector.HEAD_REVISION
+    walked = [s.revision for s in scripts.walk_revisions()]
+    assert tuple(reversed(walked)) == connector.REVISIONS
     assert connector.current_revision(engine) is None  # never migrated
     engine.dispose()
+
+
+def test_a_database_migrated_by_a_newer_version_is_named_as_such(sqlite_url: str) -> None:
+    from daemon.service import checks
+
+    engine = connector.make_engine(sqlite_url)
+    connector.migrate(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(connector.DatabaseUnavailable, match="9999, newer than this pledgewatch"):
+        connector.migrate(engine)
+    check = checks.migrations(engine)
+    engine.dispose()
+    assert check.status == "fail" and "upgrade pledgewatch" in str(check.output)

@@ -189,3 +189,14 @@ class TestDatabaseDown:
             planned = families["pledgewatch_notices_planned"].samples
             assert any(s.labels == {"type": "commitment.due"} and s.value == 1 for s in planned)
         engine.dispose()
+
+
+def test_webhooks_added_on_reload_start_at_zero_and_removed_ones_go() -> None:
+    m = metrics.Metrics(["desk"])
+    m.set_webhooks(["chat", "desk"])
+    assert _value(m, "pledgewatch_deliveries_total", webhook="chat", outcome="delivered") == 0
+    assert _value(m, "pledgewatch_delivery_latency_seconds_count", webhook="chat") == 0
+    m.set_webhooks(["chat"])
+    assert _value(m, "pledgewatch_deliveries_total", webhook="desk", outcome="delivered") is None
+    assert _value(m, "pledgewatch_delivery_request_duration_seconds_count", webhook="desk") is None
+    assert m.webhook_names == ("chat",)
