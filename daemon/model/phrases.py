@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-import dateparser
 from dateutil.relativedelta import relativedelta
 
 
@@ -341,6 +340,8 @@ def _date_fields(phrase: str) -> tuple[int, int, int | None, int | None] | None:
 def _dated(text: str, year: int, month: int, day: int, weekday: int | None, order: str) -> Period:
     if not _exists(year, month, day):
         raise PhraseError(f"there is no {day} {_month_name(month)} {year}")
+    import dateparser  # a tenth of a second to load: only when a written date is read
+
     parsed = dateparser.parse(
         text, languages=["en"], settings={**_DATEPARSER_SETTINGS, "DATE_ORDER": order}
     )
