@@ -277,7 +277,7 @@ class Daemon:
         """Hand back the deliveries this worker claimed and did not finish, due at once."""
         try:
             with connector.write(self.engine) as conn:
-                released = outbox.release(conn, self.worker, self.clock())
+                released = outbox.release(conn, self.clock(), worker=self.worker)
         except Exception as exc:
             logger.warning(
                 "unfinished deliveries not handed back (%s); they are sent again when "
@@ -556,7 +556,7 @@ def run(
         if lock is not None:
             # We hold the file: any lease left is a killed predecessor's. Take it back now.
             with connector.write(engine) as conn:
-                released = outbox.release_all(conn, clock())
+                released = outbox.release(conn, clock())
             if released:
                 logger.info(
                     "leases of a previous run released",

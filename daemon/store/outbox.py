@@ -198,34 +198,24 @@ def state_of(conn: Connection, delivery_id: str) -> str | None:
     return conn.scalar(select(Delivery.state).where(Delivery.id == delivery_id))
 
 
-def release_all(conn: Connection, now: datetime) -> int:
-    """Hand back every leased delivery, due at once; return how many.
+def release(conn: Connection, now: datetime, *, worker: str | None = None) -> int:
+    """Hand back leased deliveries, due at once; return how many.
 
-    Only safe when no other process can be sending: a SQLite daemon holding
-    the file's lock, at start-up, frees what a killed predecessor held.
+    With `worker`, only what that worker holds (its claim tokens are
+    `<worker>/<claim>`): a stopping daemon calls this once its sends have
+    finished or run out of time, so another replica (or the next start) takes
+    the rest at once instead of waiting for the leases to expire. Without it,
+    every lease: only safe when no other process can be sending, as for a
+    SQLite daemon holding the file's lock at start-up, freeing what a killed
+    predecessor held.
     """
+    held = Delivery.claimed_by.is_not(None)
+    if worker is not None:
+        # autoescape: a host name's `_` must not act as a LIKE wildcard.
+        held = Delivery.claimed_by.startswith(f"{worker}/", autoescape=True)
     stmt = (
         update(Delivery)
-        .where(Delivery.state == "pending", Delivery.claimed_by.is_not(None))
-        .values(claimed_by=None, next_attempt_at=now)
-    )
-    return int(conn.execute(stmt).rowcount or 0)
-
-
-def release(conn: Connection, worker: str, now: datetime) -> int:
-    """Hand back the deliveries `worker` still holds, due at once; return how many.
-
-    A worker's claim tokens are `<worker>/<claim>`. A stopping daemon calls this
-    once its sends have finished or run out of time, so another replica (or the
-    next start) takes the rest at once instead of waiting for the leases to expire.
-    """
-    stmt = (
-        update(Delivery)
-        .where(
-            Delivery.state == "pending",
-            # autoescape: a host name's `_` must not act as a LIKE wildcard.
-            Delivery.claimed_by.startswith(f"{worker}/", autoescape=True),
-        )
+        .where(Delivery.state == "pending", held)
         .values(claimed_by=None, next_attempt_at=now)
     )
     return int(conn.execute(stmt).rowcount or 0)
@@ -290,13 +280,9 @@ def backlog(conn: Connection, now: datetime, held: Sequence[str] = ()) -> dict[s
     held on purpose (for the webhooks in `held`, disabled) count as pending
     but are never late.
     """
-    count = conn.scalar(select(func.count()).where(Delivery.state == "pending"))
-    waiting = select(func.min(Delivery.next_attempt_at)).where(Delivery.state == "pending")
-    if held:
-        waiting = waiting.where(Delivery.webhook.not_in(list(held)))
-    earliest = conn.scalar(waiting)
+    earliest = next_attempt_at(conn, skip_webhooks=held)
     late = max((now - earliest).total_seconds(), 0.0) if earliest else 0.0
-    return {"pending": count, "most_overdue_seconds": late}
+    return {"pending": pending_count(conn), "most_overdue_seconds": late}
 
 
 def attempts_of(conn: Connection, delivery_id: str) -> list[dict[str, Any]]:
