@@ -8,16 +8,18 @@ field, and nothing is written.
 
 from __future__ import annotations
 
+import gc
 import graphlib
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Connection
 
@@ -103,6 +105,123 @@ class _File(BaseModel):
     commitments: list[_Commitment]
 
 
+class _Fields(TypedDict):
+    """A validated commitment's fields, as `_Commitment` holds them."""
+
+    id: str
+    title: str
+    description: str | None
+    parties: list[str]
+    kind: Kind
+    status: Status | None
+    deadline: Any
+    reminders: list[str] | None
+    tags: list[str]
+    conditions: list[_Condition]
+    deadline_from: Literal["conditions"] | None
+    check_in: str | None
+    every: str | None
+    cron: str | None
+
+
+_FIELDS = frozenset(_Commitment.model_fields)
+_PLAIN_ID = re.compile(ID_PATTERN.removeprefix("^").removesuffix("$"))  # for fullmatch
+_KINDS = {kind.value: kind for kind in Kind}
+_STATUSES = {status.value: status for status in Status}
+_ABSENT: Any = object()
+
+
+def _plain_text(value: Any, *, constrained: bool = False) -> bool:
+    """True for a str that `_Commitment` takes as it is: no NUL; when `constrained`
+    (a length or pattern applies), no lone surrogate either, which pydantic refuses there."""
+    if type(value) is not str or "\0" in value:
+        return False
+    if constrained and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
+
+
+def _plain_texts(value: Any) -> bool:
+    """True for a list of str without NUL."""
+    if type(value) is not list:
+        return False
+    for text in value:  # a loop: lists of a few short names, checked a million times
+        if type(text) is not str or "\0" in text:
+            return False
+    return True
+
+
+def _plain(item: Any) -> _Fields | None:
+    """Return the fields of a commitment written the plain way, or None to ask pydantic.
+
+    Plain: known keys; strings, lists of strings and enum values as they are
+    read from YAML or JSON; no conditions. Such an item is valid, and these
+    are the values `_Commitment` would give it; checking it here costs a
+    fraction of pydantic's time per item, which decides the rate of a large
+    import. Anything else (and every error) is left to pydantic, so what is
+    accepted and what an error says do not depend on this shortcut.
+    """
+    if type(item) is not dict or not _FIELDS.issuperset(item):
+        return None
+    get = item.get
+    key, title = get("id"), get("title")
+    if type(key) is not str or len(key) > 200 or not _PLAIN_ID.fullmatch(key):
+        return None
+    if not title or not _plain_text(title, constrained=True):
+        return None
+    description = get("description")
+    if description is not None and not _plain_text(description):
+        return None
+    parties, tags = get("parties", _ABSENT), get("tags", _ABSENT)
+    parties = [] if parties is _ABSENT else parties
+    tags = [] if tags is _ABSENT else tags
+    if not _plain_texts(parties) or not _plain_texts(tags):
+        return None
+    kind = get("kind", "deliverable")
+    kind = _KINDS.get(kind) if type(kind) is str else None
+    status = get("status")
+    if status is not None:
+        status = _STATUSES.get(status) if type(status) is str else None
+        if status is None:
+            return None
+    reminders = get("reminders")
+    if reminders is not None:
+        if type(reminders) is not list:
+            return None
+        reminders = _Commitment._strings(reminders)
+    deadline_from = get("deadline_from")
+    check_in, every, cron = get("check_in"), get("every"), get("cron")
+    conditions = get("conditions", _ABSENT)
+    if (
+        kind is None
+        or (conditions is not _ABSENT and conditions != [])
+        or (deadline_from is not None and deadline_from != "conditions")
+    ):
+        return None
+    for text in (deadline_from, check_in, every, cron):
+        if text is not None and type(text) is not str:
+            return None
+    return {
+        "id": key,
+        "title": title,
+        "description": description,
+        "parties": parties,
+        "kind": kind,
+        "status": status,
+        "deadline": get("deadline"),
+        "reminders": reminders,
+        "tags": tags,
+        "conditions": [],
+        "deadline_from": deadline_from,
+        "check_in": check_in,
+        "every": every,
+        "cron": cron,
+    }
+
+
 @dataclass(frozen=True)
 class Seed:
     """One validated commitment and where it came from."""
@@ -110,6 +229,24 @@ class Seed:
     pledge: Pledge
     status_given: bool
     file: str
+
+
+@contextmanager
+def bulk() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large import is read and written.
+
+    An import builds millions of small values that all live until it ends and
+    hold no cycles; the collector would walk them again and again (a third of
+    the time of reading a large file). Left on for a long-running process's
+    small imports.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
@@ -134,23 +271,23 @@ def load(paths: Iterable[str | Path], *, default_zone: ZoneInfo, now: datetime) 
     seen: dict[str, str] = {}
     for path in discover(paths):
         for seed in _load_file(path, default_zone=default_zone, now=now):
-            if seed.pledge.id in seen:
+            key = seed.pledge.id
+            if key in seen:
                 raise SeedError(
-                    str(path),
-                    f"duplicate id, also in {seen[seed.pledge.id]}",
-                    commitment=seed.pledge.id,
-                    field="id",
+                    seed.file, f"duplicate id, also in {seen[key]}", commitment=key, field="id"
                 )
-            seen[seed.pledge.id] = str(path)
+            seen[key] = seed.file  # str(path)
             seeds.append(seed)
     return seeds
 
 
 def _load_file(path: Path, *, default_zone: ZoneInfo, now: datetime) -> list[Seed]:
+    import yaml  # here, not above: the daemon and most commands never read a file
+
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        raw = json.loads(text) if path.suffix == ".json" else _read_yaml(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise SeedError(name, f"cannot read: {exc}") from None
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
@@ -164,15 +301,91 @@ def _load_file(path: Path, *, default_zone: ZoneInfo, now: datetime) -> list[See
     return parse(name, raw, default_zone=default_zone, now=now)
 
 
+def _read_yaml(text: str) -> Any:
+    """Return the YAML document in `text`, read by libyaml when PyYAML was built with it.
+
+    libyaml reads a large file tens of times faster. The constructors (what a
+    value becomes) are the same; on any error the pure-Python reader reads it
+    again, so the error raised is the one it has always given.
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is not None:
+        try:
+            return yaml.load(text, Loader=loader)  # CSafeLoader: the safe loader, in C
+        except (yaml.YAMLError, ValueError):
+            pass
+    return yaml.safe_load(text)
+
+
 def parse(name: str, raw: dict[str, Any], *, default_zone: ZoneInfo, now: datetime) -> list[Seed]:
     """Validate one seed document already read (a file's content, or an API body).
 
     `name` stands for the file in errors. Raises SeedError naming the commitment and field.
+
+    The error raised is the first of pydantic's for the whole document (in
+    document order) if it has any, else the first one found reading the
+    commitments in order. Commitments are read as they are validated, so a
+    large file's validated fields are never all held at once: the head by
+    pydantic, each plain commitment by `_plain`, the others by pydantic one
+    by one; at the first pydantic error the whole document is validated again
+    by pydantic, for its own first error.
     """
+    items = raw.get("commitments")
+    if type(items) is list:
+        try:
+            document = _File.model_validate({**raw, "commitments": []})
+        except ValidationError:
+            pass
+        else:
+            found = _read_items(name, document, items, default_zone=default_zone, now=now)
+            if found is not None:
+                return found
     try:
         document = _File.model_validate(raw)
     except ValidationError as exc:
         raise _explain(name, raw, exc) from None
+    zone, reference = _zone_and_reference(name, document, default_zone=default_zone, now=now)
+    source = Source(**document.source.model_dump())
+    return [_to_seed(name, _fields(c), source, zone, reference) for c in document.commitments]
+
+
+def _read_items(
+    name: str, document: _File, items: list[Any], *, default_zone: ZoneInfo, now: datetime
+) -> list[Seed] | None:
+    """Return the seeds of `items`, None at the first one pydantic refuses, or raise SeedError.
+
+    A SeedError is raised only once every item has passed pydantic: its errors come first.
+    """
+    failed: SeedError | None = None
+    try:
+        zone, reference = _zone_and_reference(name, document, default_zone=default_zone, now=now)
+    except SeedError as exc:
+        failed = exc
+    source = Source(**document.source.model_dump())
+    found: list[Seed] = []
+    for item in items:
+        fields = _plain(item)
+        if fields is None:
+            try:
+                fields = _fields(_Commitment.model_validate(item))
+            except ValidationError:
+                return None
+        if failed is None:
+            try:
+                found.append(_to_seed(name, fields, source, zone, reference))
+            except SeedError as exc:
+                failed = exc
+    if failed is not None:
+        raise failed
+    return found
+
+
+def _zone_and_reference(
+    name: str, document: _File, *, default_zone: ZoneInfo, now: datetime
+) -> tuple[ZoneInfo, datetime]:
+    """Return the file's zone and the instant its phrases are read against, or raise SeedError."""
     zone = default_zone
     if document.timezone:
         try:
@@ -185,62 +398,65 @@ def parse(name: str, raw: dict[str, Any], *, default_zone: ZoneInfo, now: dateti
     reference = (
         datetime.combine(published, time(0), tzinfo=zone) if published else now.astimezone(zone)
     )
-    source = Source(**document.source.model_dump())
-    return [_to_seed(name, c, source, zone, reference) for c in document.commitments]
+    return zone, reference
 
 
-def _to_seed(
-    name: str, item: _Commitment, source: Source, zone: ZoneInfo, reference: datetime
-) -> Seed:
+def _fields(item: _Commitment) -> _Fields:
+    return _Fields(**dict(item))
+
+
+def _to_seed(name: str, item: _Fields, source: Source, zone: ZoneInfo, reference: datetime) -> Seed:
+    key, deadline, conditions = item["id"], item["deadline"], item["conditions"]
     window, pending = None, None
-    if item.deadline_from is not None and (
-        not item.conditions or not isinstance(item.deadline, str)
-    ):
+    if item["deadline_from"] is not None and (not conditions or not isinstance(deadline, str)):
         raise SeedError(
             name,
             "deadline_from: conditions needs conditions and a deadline phrase such as 'within 6 months'",
-            commitment=item.id,
+            commitment=key,
             field="deadline_from",
         )
-    if item.deadline is not None:
+    if deadline is not None:
         try:
             # Read now even when it waits for the conditions: an unreadable phrase fails the import.
-            window = read_deadline(item.deadline, reference=reference, tz=zone)
+            window = read_deadline(deadline, reference=reference, tz=zone)
         except DeadlineError as exc:
-            raise SeedError(name, str(exc), commitment=item.id, field="deadline") from None
-    if item.deadline_from is not None:
-        pending, window = Pending(str(item.deadline), zone.key), None
+            raise SeedError(name, str(exc), commitment=key, field="deadline") from None
+    if item["deadline_from"] is not None:
+        pending, window = Pending(str(deadline), zone.key), None
     reminders: tuple[timedelta, ...] | None = None
-    if item.reminders is not None:
+    if item["reminders"] is not None:
         try:
-            reminders = tuple(parse_duration(r) for r in item.reminders)
+            reminders = tuple(parse_duration(r) for r in item["reminders"])
         except DurationError as exc:
-            raise SeedError(name, str(exc), commitment=item.id, field="reminders") from None
-    if item.kind is Kind.CONDITIONAL and not item.conditions:
+            raise SeedError(name, str(exc), commitment=key, field="reminders") from None
+    kind = item["kind"]
+    if kind is Kind.CONDITIONAL and not conditions:
         raise SeedError(
             name,
             "a conditional commitment needs at least one condition",
-            commitment=item.id,
+            commitment=key,
             field="conditions",
         )
     check_ins = _recurrence(name, item, zone, reference)
-    requires = [c.requires for c in item.conditions]
-    if item.id in requires:
-        raise SeedError(
-            name, "a commitment cannot depend on itself", commitment=item.id, field="conditions"
-        )
-    if len(set(requires)) != len(requires):
-        raise SeedError(
-            name, "names the same commitment twice", commitment=item.id, field="conditions"
-        )
+    if conditions:
+        requires = [c.requires for c in conditions]
+        if key in requires:
+            raise SeedError(
+                name, "a commitment cannot depend on itself", commitment=key, field="conditions"
+            )
+        if len(set(requires)) != len(requires):
+            raise SeedError(
+                name, "names the same commitment twice", commitment=key, field="conditions"
+            )
+    status = item["status"]
     pledge = Pledge(
-        id=item.id,
-        title=item.title,
-        description=item.description,
-        kind=item.kind,
-        status=item.status or Status.OPEN,
-        parties=tuple(item.parties),
-        tags=tuple(item.tags),
+        id=key,
+        title=item["title"],
+        description=item["description"],
+        kind=kind,
+        status=status or Status.OPEN,
+        parties=tuple(item["parties"]),
+        tags=tuple(item["tags"]),
         source=source,
         window=window,
         reminders=reminders,
@@ -248,52 +464,51 @@ def _to_seed(
         pending=pending,
         # Sorted, as the store reads them back: a re-import then compares equal.
         conditions=tuple(
-            sorted(
-                (Condition(c.requires, c.status) for c in item.conditions), key=lambda c: c.requires
-            )
-        ),
+            sorted((Condition(c.requires, c.status) for c in conditions), key=lambda c: c.requires)
+        )
+        if conditions
+        else (),
     )
-    return Seed(pledge, status_given=item.status is not None, file=name)
+    return Seed(pledge, status_given=status is not None, file=name)
 
 
-def _recurrence(
-    name: str, item: _Commitment, zone: ZoneInfo, reference: datetime
-) -> Recurrence | None:
+def _recurrence(name: str, item: _Fields, zone: ZoneInfo, reference: datetime) -> Recurrence | None:
     """Return the check-ins a commitment asks for, or raise SeedError naming the field."""
+    kind, check_in, every, cron = item["kind"], item["check_in"], item["every"], item["cron"]
+    if kind is Kind.DELIVERABLE and check_in is None and every is None and cron is None:
+        return None  # the common case, decided without the checks below
 
     def refuse(field: str, message: str) -> SeedError:
-        return SeedError(name, message, commitment=item.id, field=field)
+        return SeedError(name, message, commitment=item["id"], field=field)
 
-    if item.kind is not Kind.ONGOING and item.check_in is not None:
+    if kind is not Kind.ONGOING and check_in is not None:
         raise refuse(
             "check_in", "only an ongoing commitment takes check_in (a recurring one: every or cron)"
         )
-    if item.kind is not Kind.RECURRING and (item.every or item.cron):
-        field = "every" if item.every else "cron"
+    if kind is not Kind.RECURRING and (every or cron):
+        field = "every" if every else "cron"
         raise refuse(field, "only a recurring commitment takes every or cron")
-    if item.kind is Kind.RECURRING and bool(item.every) == bool(item.cron):
+    if kind is Kind.RECURRING and bool(every) == bool(cron):
         raise refuse(
             "every", "a recurring commitment needs either every (e.g. 3mo) or cron, not both"
         )
-    if item.kind not in (Kind.ONGOING, Kind.RECURRING):
+    if kind not in (Kind.ONGOING, Kind.RECURRING):
         return None
-    every = item.check_in if item.kind is Kind.ONGOING else item.every
+    if kind is Kind.ONGOING:
+        every = check_in
+    failed_field = "cron" if cron else ("check_in" if check_in else "every")
     try:
         if every is not None:
             recurrence.parse_every(every)
-        if item.cron is not None:
-            recurrence.check_cron(item.cron)
+        if cron is not None:
+            recurrence.check_cron(cron)
     except recurrence.RecurrenceError as exc:
-        raise refuse(
-            "cron" if item.cron else ("check_in" if item.check_in else "every"), str(exc)
-        ) from None
-    found = Recurrence(since=reference, timezone=zone.key, every=every, cron=item.cron)
+        raise refuse(failed_field, str(exc)) from None
+    found = Recurrence(since=reference, timezone=zone.key, every=every, cron=cron)
     try:
         recurrence.check(found, default_every="30d")
     except recurrence.RecurrenceError as exc:
-        raise refuse(
-            "cron" if item.cron else ("check_in" if item.check_in else "every"), str(exc)
-        ) from None
+        raise refuse(failed_field, str(exc)) from None
     return found
 
 
@@ -336,15 +551,62 @@ def apply(
                 )
     by_id = {s.pledge.id: s for s in seeds}
     # The conditions as they will stand: this import's, and the stored ones of the rest.
+    edges = pledges.condition_edges(conn)
     graph: dict[str, set[str]] = {}
-    for waiting, required in pledges.condition_edges(conn):
+    for waiting, required in edges:
         if waiting not in ids:
             graph.setdefault(waiting, set()).add(required)
     for seed in seeds:
-        graph[seed.pledge.id] = {c.requires for c in seed.pledge.conditions}
+        if seed.pledge.conditions:
+            graph[seed.pledge.id] = {c.requires for c in seed.pledge.conditions}
+    order = _condition_order(by_id, graph)
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    stored = pledges.existing_ids(conn, order)
+    kept = pledges.unchanged(
+        conn, [(by_id[i].pledge, by_id[i].status_given) for i in order if i in stored]
+    )
+    # Who waits on whom, stored or in this import: an update may touch those waiting.
+    waiting_on: dict[str, set[str]] = {}
+    for waiting, required in [*edges, *((w, r) for w, found in graph.items() for r in found)]:
+        waiting_on.setdefault(required, set()).add(waiting)
+    touched: set[str] = set()  # rows an update changed after `kept` was read
+    fresh: list[Pledge] = []  # new pledges in a row, written together
+
+    def create() -> None:
+        pledges.create(conn, fresh, now=now, policy=policy, actor=actor)
+        counts["created"] += len(fresh)
+        fresh.clear()
+
+    for seed in (by_id[i] for i in order):
+        key = seed.pledge.id
+        if key not in stored:
+            fresh.append(seed.pledge)
+            continue
+        if key in kept and key not in touched:
+            counts["unchanged"] += 1
+            continue
+        create()  # in condition order: what this one requires is written first
+        outcome = pledges.upsert(
+            conn, seed.pledge, status_given=seed.status_given, now=now, policy=policy, actor=actor
+        )
+        counts[outcome] += 1
+        if outcome == "updated":
+            touched |= waiting_on.get(key, set())
+    create()
+    return counts
+
+
+def _condition_order(by_id: dict[str, Seed], graph: dict[str, set[str]]) -> list[str]:
+    """Return the ids of `by_id`, each after those it requires, or raise SeedError on a cycle.
+
+    `graph` maps a pledge to those it requires. Pledges that neither require
+    nor are required come first, in file order; the others are sorted.
+    """
+    linked = set(graph).union(*graph.values())
+    order = [i for i in by_id if i not in linked]
     try:
         # Required commitments first, so every condition points at a row already written.
-        order = [i for i in graphlib.TopologicalSorter(graph).static_order() if i in ids]
+        order += [i for i in graphlib.TopologicalSorter(graph).static_order() if i in by_id]
     except graphlib.CycleError as exc:
         cycle = exc.args[1]
         first = next((i for i in cycle if i in by_id), cycle[0])
@@ -354,23 +616,4 @@ def apply(
             commitment=first,
             field="conditions",
         ) from None
-    counts = {"created": 0, "updated": 0, "unchanged": 0}
-    stored = pledges.existing_ids(conn, order)
-    fresh: list[Pledge] = []  # new pledges in a row, written together
-
-    def create() -> None:
-        pledges.create(conn, fresh, now=now, policy=policy, actor=actor)
-        counts["created"] += len(fresh)
-        fresh.clear()
-
-    for seed in (by_id[i] for i in order):
-        if seed.pledge.id not in stored:
-            fresh.append(seed.pledge)
-            continue
-        create()  # in condition order: what this one requires is written first
-        outcome = pledges.upsert(
-            conn, seed.pledge, status_given=seed.status_given, now=now, policy=policy, actor=actor
-        )
-        counts[outcome] += 1
-    create()
-    return counts
+    return order

@@ -226,8 +226,8 @@ class Settings(BaseSettings):
     allowed_targets: Networks = ()
     max_concurrency: int = Field(default=16, ge=2, le=256)
     webhook_concurrency: int = Field(default=4, ge=1, le=255)
-    # How long past the longest webhook timeout a delivery stays leased to the replica that
-    # claimed it; a replica that dies holds its deliveries this much longer than a send can take.
+    # How long past two sends' timeouts a delivery stays leased to the replica that claimed
+    # it; a replica that dies holds its deliveries this much longer than two sends can take.
     lease_margin: Duration = Field(default=timedelta(seconds=30), gt=timedelta(0))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

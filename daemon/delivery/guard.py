@@ -194,7 +194,10 @@ def client(policy: Policy, *, max_connections: int, timeout: float = 15.0) -> ht
 
     No redirects, no proxies from the environment, pooled keep-alive connections.
     """
+    # One context for both pools below: loading the CA bundle takes tens of milliseconds.
+    ssl_context = httpx.create_ssl_context(trust_env=False)
     transport = httpx.HTTPTransport(
+        verify=ssl_context,
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
@@ -203,7 +206,7 @@ def client(policy: Policy, *, max_connections: int, timeout: float = 15.0) -> ht
     # httpx builds its httpcore pool without a way to pass a network backend; rebuild it
     # with ours (same settings otherwise). The guard tests fail if this stops taking effect.
     transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
+        ssl_context=ssl_context,
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
         keepalive_expiry=5.0,

@@ -88,6 +88,10 @@ def read_deadline(value: Any, *, reference: datetime, tz: ZoneInfo) -> Window:
 
 
 def _read_text(phrase: str, *, reference: datetime, tz: ZoneInfo) -> Window:
+    if ":" in phrase:
+        # A time of day: no phrase (read_phrase reads none), an ISO instant if anything.
+        # Large imports are full of them, so the phrase rules are not even asked.
+        return _read_iso_instant(phrase, tz)
     local_ref = reference.astimezone(tz)
     try:
         # Phrases count from the reference's local date: 23:00 UTC may be tomorrow.
@@ -98,6 +102,10 @@ def _read_text(phrase: str, *, reference: datetime, tz: ZoneInfo) -> Window:
         return _calendar(phrase, read, tz)
     if isinstance(read, timedelta):  # "in 2 hours": an instant, counted in UTC
         return _instant(phrase, local_ref.astimezone(UTC) + read, tz)
+    return _read_iso_instant(phrase, tz)
+
+
+def _read_iso_instant(phrase: str, tz: ZoneInfo) -> Window:
     try:
         parsed = datetime.fromisoformat(phrase.upper())
     except ValueError:

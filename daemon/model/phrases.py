@@ -163,6 +163,10 @@ def read_phrase(text: str, today: date) -> Period | timedelta | None:
         PhraseError: the phrase matches a rule but cannot be read without
             guessing (an ambiguous year or date, a day that does not exist).
     """
+    if ":" in text:
+        # No rule reads a time of day, so an ISO instant ("2016-08-01T12:00+03:00")
+        # is left to the caller without trying every rule (imports are full of them).
+        return None
     phrase = _normalise(text)
     if match := _IN_N.match(phrase):
         return _in_n(match["n"], match["unit"], today)

@@ -35,10 +35,9 @@ class NoticeType(StrEnum):
     CHECK_IN = "commitment.check_in"
 
 
-# Which notice wins when two land on the same instant: the later stage.
-_STAGE = {NoticeType.REMINDER: 0, NoticeType.DUE: 1, NoticeType.OVERDUE: 2}
 # An exact-instant deadline with repeats off still gets one overdue notice, this late.
 ONCE_OVERDUE_AFTER = timedelta(days=1)
+_NO_TIME = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -89,21 +88,26 @@ def _fixed(pledge: Pledge, policy: Policy) -> list[Notice]:
     if window is None or pledge.status.is_closed or pledge.blocked:
         return []
     offsets = pledge.reminders if pledge.reminders is not None else policy.reminder_offsets
+    earliest = window.earliest
+    # One notice per instant, the later stage winning. Reminders (distinct offsets, one
+    # instant each) fall before the opening; the overdue notice drops any other at its
+    # instant. Every import computes this for each pledge: kept lean, comparing instants
+    # rather than hashing them.
     notices = [
-        Notice(NoticeType.REMINDER, at, offset=offset)
+        Notice(NoticeType.REMINDER, at, offset)
         for offset in sorted(set(offsets), reverse=True)
-        if offset > timedelta(0) and (at := _shift(window.earliest, -offset)) is not None
+        if offset > _NO_TIME and (at := _shift(earliest, -offset)) is not None
     ]
-    notices.append(Notice(NoticeType.DUE, window.earliest))
+    notices.append(Notice(NoticeType.DUE, earliest))
     first_overdue = _first_overdue(pledge, policy)
     if first_overdue is not None:
+        notices = [n for n in notices if n.at != first_overdue]
         notices.append(Notice(NoticeType.OVERDUE, first_overdue))
-    by_instant: dict[datetime, Notice] = {}
-    for notice in notices:
-        kept = by_instant.get(notice.at)
-        if kept is None or _STAGE[notice.type] > _STAGE[kept.type]:
-            by_instant[notice.at] = notice
-    return sorted(by_instant.values(), key=lambda n: n.at)
+    return sorted(notices, key=_by_instant)
+
+
+def _by_instant(notice: Notice) -> datetime:
+    return notice.at
 
 
 def _shift(instant: datetime, by: timedelta) -> datetime | None:

@@ -16,6 +16,7 @@ pings the watchdog only while the planner makes progress (`notify`).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import queue
@@ -25,7 +26,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -50,7 +51,7 @@ from daemon.settings import (
     load_settings,
     mask_database_url,
 )
-from daemon.store import connector, outbox, pledges, webhooks
+from daemon.store import claims, connector, outbox, pledges, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ RETRY_WATCH_SECONDS = 5.0  # after an unexpected error in the watch
 STOP_GRACE_SECONDS = 10.0  # how long sends in flight may take to finish on stop
 RELEASE_TIMEOUT_SECONDS = 5.0  # handing leases back on stop: a database away must not hold it up
 STATUS_INTERVAL_SECONDS = 30.0  # how often systemd's STATUS line is refreshed
+# Figures that read every pledge (the STATUS line's count, the pledges by status in
+# /metrics, the snoozed ones in /health) are read again only after the watch has seen a
+# commit, and at least this often, in case a change was made without telling.
+RECOUNT_SECONDS = 600.0
 SERVE_TIMEOUT_SECONDS = 30.0  # how long the HTTP server may take to start answering
 # What SIGHUP applies while running. Anything else (the database, the HTTP address, the
 # concurrency, the target guard, the API token...) is read once at start-up.
@@ -114,7 +119,9 @@ class Daemon:
         self.client = guard.client(policy, max_connections=self.settings.max_concurrency)
         # One registry per daemon; label values are the configured webhook names (bounded).
         self.metrics = metrics.Metrics(sorted(self.settings.webhooks) or [CONSOLE])
-        self.metrics.watch_tables(self.engine, self.clock)
+        self._changes = 0  # commits the watch has seen (only the watch thread writes it)
+        self.metrics.watch_tables(self.engine, self.clock, generation=self.generation)
+        self.holds = checks.Holds(self.engine, self.generation)
         self.dispatcher = Dispatcher(
             self.engine,
             self.settings,
@@ -135,6 +142,8 @@ class Daemon:
         )
         self.watcher = connector.ChangeWatcher(self.engine)
         self._watch_thread = threading.Thread(target=self._watch, name="watch", daemon=True)
+        self.first_look = threading.Event()  # set once the watch has looked (and counted) once
+        self._counted: tuple[Hashable, int] | None = None  # (generation, pledges) of the last count
         self.plan_job: Drain | None = None
         self.send_job: Drain | None = None
 
@@ -143,16 +152,32 @@ class Daemon:
             self.send_job.wake()
 
     def _watch(self) -> None:
-        """Wake the planner whenever another process commits (a thread of its own)."""
+        """Wake the planner whenever another process commits (a thread of its own).
+
+        The first look does not wait: it sets the watcher's baseline. The STATUS
+        line READY=1 carries is then taken here, its pledge count (a read of every
+        pledge) running while the rest of the daemon starts; a commit after the
+        baseline counts as a change, so the count is taken again later.
+        """
+        poll = 0.0
         while not self.stop_requested.is_set():
+            failed = False
             try:
-                if self.watcher.wait(WATCH_INTERVAL_SECONDS):
+                if self.watcher.wait(poll):
                     # A pledge changed, or deliveries were replayed or a webhook enabled.
+                    self._changes += 1
                     for drain in (self.plan_job, self.send_job):
                         if drain is not None:
                             drain.wake()
             except Exception:
                 logger.exception("change watch failed", extra={"action": "watch_failed"})
+                failed = True
+            if not self.first_look.is_set():
+                if self.notifier.enabled:
+                    self.status_line()
+                self.first_look.set()
+                poll = WATCH_INTERVAL_SECONDS
+            if failed:
                 self.stop_requested.wait(RETRY_WATCH_SECONDS)
 
     def start(self) -> None:
@@ -203,7 +228,7 @@ class Daemon:
             ),
             checks.database(self.engine),
             *checks.outbox_backlog(self.engine, now),
-            *checks.holds(self.engine, now),
+            *self.holds.check(now),
         ]
         try:
             with connector.read(self.engine) as conn:
@@ -229,6 +254,7 @@ class Daemon:
         self.planner.stopping = True
         self.dispatcher.stopping = True
         self.stop_requested.set()
+        self.watcher.interrupt()  # the watch may be blocked on the LISTEN socket
         if self._watchdog_thread is not None:
             # It wakes at once on the stop flag: no ping may follow STOPPING=1.
             self._watchdog_thread.join(timeout=1)
@@ -431,11 +457,31 @@ class Daemon:
 
     # -- systemd STATUS and watchdog
 
+    def generation(self) -> Hashable:
+        """Return a token that changes when the watch sees a commit, and every RECOUNT_SECONDS.
+
+        A figure read from the tables under a token is still current while the
+        token stays the same (read it before the figure, so a commit meanwhile
+        shows as a change).
+        """
+        return self._changes, int(time.monotonic() // RECOUNT_SECONDS)
+
     def status_line(self) -> str:
-        """Return the STATUS line: pledges watched, the next notice, deliveries pending."""
+        """Return the STATUS line: pledges watched, the next notice, deliveries pending.
+
+        The next notice and the deliveries pending are two index reads. The pledge
+        count reads the whole index, so it is kept for its `generation`: an idle
+        daemon's line costs the same at any size.
+        """
+        generation, counted = self.generation(), self._counted
         try:
             with connector.read(self.engine) as conn:
-                count, next_at = pledges.summary(conn)
+                if counted is not None and counted[0] == generation:
+                    count = counted[1]
+                    next_at, _ = claims.peek(conn)
+                else:
+                    count, next_at = pledges.summary(conn)
+                    self._counted = (generation, count)
                 pending = outbox.pending_count(conn)
         except Exception as exc:
             return f"database unreachable ({connector.describe_error(exc)})"
@@ -583,6 +629,9 @@ def run(
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_reload)
+    # Before the HTTP app is built: the watch takes the pledge count READY=1's STATUS line
+    # shows meanwhile, on its own thread (the query leaves the GIL).
+    daemon.start()
 
     app = http.create_app(
         engine,
@@ -598,11 +647,10 @@ def run(
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", log_config=None
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stay in charge
+    # Outside the main thread uvicorn leaves the signal handlers alone: ours stay in charge.
+    server = http.Server(config)
     web = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http", daemon=True)
 
-    daemon.start()
     web.start()
     logger.info(
         "pledgewatch started",
@@ -615,6 +663,7 @@ def run(
     )
     serving = _serving(server, web, SERVE_TIMEOUT_SECONDS)
     if serving:
+        daemon.first_look.wait(SERVE_TIMEOUT_SECONDS)
         daemon.notifier.send("READY=1", f"STATUS={daemon.status_line()}")
     else:
         logger.error(
@@ -622,9 +671,15 @@ def run(
             extra={"action": "http_not_started"},
         )
         daemon.request_stop("")
+    # What start-up made lives as long as the daemon: collect the little it left (the
+    # collector may have been held off meanwhile, see `pledgewatch run`), then keep the
+    # rest out of every later collection.
+    gc.collect()
+    gc.freeze()
+    gc.enable()
     daemon.serve(env_files)
     finished = daemon.stop()
-    server.should_exit = True
+    server.exit()
     web.join(timeout=5)
     sock.close()
     if lock is not None:

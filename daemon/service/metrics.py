@@ -4,7 +4,9 @@ Each `Metrics` owns a registry of its own, never the process-wide default, so
 several daemons or apps in one process never clash. The planner, the
 dispatcher and the drains report to it as they work; the outbox backlog,
 pledges by status and disabled webhooks are read from the database at scrape
-time, so every replica shows the same, current figures.
+time, so every replica shows the same, current figures. Counting the pledges
+by status reads every pledge: with a `generation` to tell whether the tables
+may have changed since, a scrape reuses the last count.
 
 Labels are bounded: webhook names come from the settings, notice types,
 outcomes and statuses are enums. No URL or secret ever becomes a label.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -165,10 +167,17 @@ class Metrics:
             self.request_duration.labels(name)
         self.webhook_names = tuple(names)
 
-    def watch_tables(self, engine: Engine, clock: Clock) -> None:
-        """Add the gauges read from the database at each scrape."""
+    def watch_tables(
+        self, engine: Engine, clock: Clock, generation: Callable[[], Hashable] | None = None
+    ) -> None:
+        """Add the gauges read from the database at each scrape (see `TableCollector`)."""
         self.registry.register(
-            TableCollector(engine, clock, lambda: [n for n in self.webhook_names if n != CONSOLE])
+            TableCollector(
+                engine,
+                clock,
+                lambda: [n for n in self.webhook_names if n != CONSOLE],
+                generation=generation,
+            )
         )
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
@@ -220,14 +229,25 @@ class TableCollector(Collector):
     When the database does not answer, `pledgewatch_database_up` is 0, the
     error counter grows and the table gauges are left out (absent, not a
     misleading 0); everything counted in memory is still exported.
+
+    The pledges by status are counted again only when `generation()` (when
+    given) returns a token other than at the last count: counting reads every
+    pledge, the rest are index reads.
     """
 
     def __init__(
-        self, engine: Engine, clock: Clock, webhook_names: Callable[[], Sequence[str]]
+        self,
+        engine: Engine,
+        clock: Clock,
+        webhook_names: Callable[[], Sequence[str]],
+        *,
+        generation: Callable[[], Hashable] | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._webhooks = webhook_names  # the configured ones, as of this scrape
+        self._generation = generation
+        self._statuses: tuple[Hashable, dict[str, int]] | None = None  # (token, counts)
 
         self._lock = threading.Lock()
         self._errors = 0
@@ -254,16 +274,24 @@ class TableCollector(Collector):
 
     def _read(self) -> _Tables:
         now = self._clock()
+        token = self._generation() if self._generation is not None else None
+        kept = self._statuses
         with connector.read(self._engine) as conn:
             disabled = webhooks.disabled(conn)
             backlog = outbox.backlog(conn, now, held=list(disabled))
-            by_status = conn.execute(
-                select(Commitment.status, func.count()).group_by(Commitment.status)
-            ).all()
+            if token is not None and kept is not None and kept[0] == token:
+                statuses = kept[1]
+            else:
+                by_status = conn.execute(
+                    select(Commitment.status, func.count()).group_by(Commitment.status)
+                ).all()
+                statuses = {status: count for status, count in by_status}
+                if token is not None:
+                    self._statuses = (token, statuses)
         return _Tables(
             pending=backlog["pending"],
             oldest_seconds=backlog["most_overdue_seconds"],
-            statuses={status: count for status, count in by_status},
+            statuses=statuses,
             disabled=frozenset(disabled),
         )
 

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 POISON_BACKOFF = timedelta(hours=1)
 LOST_RACE_PAUSE = timedelta(milliseconds=100)
-BATCH = 32  # due pledges claimed and planned in one transaction
+BATCH = 100  # due pledges claimed and planned in one transaction
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Planner:
             with connector.write(self._engine) as conn:
                 rows = claims.claim_due_pledges(conn, now, limit=BATCH)
                 claimed = len(rows)
-                done = [self._plan(conn, stored, now) for stored in pledges.from_rows(conn, rows)]
+                done = self._plan(conn, pledges.from_rows(conn, rows), now)
         except Exception as exc:
             # The database away is not a pledge at fault: the drain retries shortly.
             if claimed == 0 or connector.is_unavailable(exc):
@@ -119,44 +119,55 @@ class Planner:
                 if not rows:
                     return False
                 claimed = rows[0].id
-                done = self._plan(conn, pledges.from_rows(conn, rows)[0], now)
+                done = self._plan(conn, pledges.from_rows(conn, rows), now)
         except Exception as exc:
             if claimed is None or connector.is_unavailable(exc):
                 raise  # the database away is not the pledge at fault: the drain retries shortly
             self._defer(claimed, now, f"{type(exc).__name__}: {exc}")
             return True
-        self._report([done])
+        self._report(done)
         return True
 
-    def _plan(self, conn: Connection, stored: pledges.Stored, now: datetime) -> _Outcome:
-        """Steps 2 to 4 of `plan_one` for a claimed pledge, in the caller's transaction."""
+    def _plan(
+        self, conn: Connection, claimed: list[pledges.Stored], now: datetime
+    ) -> list[_Outcome]:
+        """Steps 2 to 4 of `plan_one` for claimed pledges, in the caller's transaction.
+
+        The model decides for each pledge alone; the writes go out as one
+        statement each for all of them: events, deliveries, cursors.
+        """
         policy = self.settings.policy
-        pledge = stored.pledge
-        owed = schedule.plan(pledge, policy, stored.planned_through, now)
-        written: list[schedule.Planned] = []
-        for planned in owed.send:
-            notice = planned.notice
-            body = documents.notice_body(pledge, notice, missed=planned.missed, late=planned.late)
-            event = outbox.enqueue(
-                conn,
-                pledge.id,
-                notice.type,
-                notice.at,
-                body,
-                pledge.tags,
-                now=now,
-                webhooks=self.settings.webhooks,
+        owed = [schedule.plan(s.pledge, policy, s.planned_through, now) for s in claimed]
+        events = [
+            outbox.NewEvent(
+                s.pledge.id,
+                planned.notice.type,
+                planned.notice.at,
+                documents.notice_body(
+                    s.pledge, planned.notice, missed=planned.missed, late=planned.late
+                ),
+                s.pledge.tags,
             )
-            if event is not None:
-                written.append(planned)
+            for s, plan in zip(claimed, owed, strict=True)
+            for planned in plan.send
+        ]
+        ids = outbox.enqueue_all(conn, events, now=now, webhooks=self.settings.webhooks)
         pledges.advance(
             conn,
-            pledge.id,
-            planned_through=owed.through,
-            # The next notice, or the end of a snooze or silence holding it.
-            next_notice_at=schedule.wake_at(pledge, policy, owed.through),
+            [
+                # The next notice, or the end of a snooze or silence holding it.
+                (s.pledge.id, plan.through, schedule.wake_at(s.pledge, policy, plan.through))
+                for s, plan in zip(claimed, owed, strict=True)
+            ],
         )
-        return _Outcome(pledge.id, owed.skipped, written)
+        done, start = [], 0
+        for s, plan in zip(claimed, owed, strict=True):
+            new = ids[start : start + len(plan.send)]
+            start += len(plan.send)
+            # Only what was new: an event already written (a replica's) is not counted twice.
+            written = [p for p, event_id in zip(plan.send, new, strict=True) if event_id]
+            done.append(_Outcome(s.pledge.id, plan.skipped, written))
+        return done
 
     def _report(self, done: list[_Outcome]) -> None:
         """Log and count what committed transactions wrote; wake the dispatcher once."""

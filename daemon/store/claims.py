@@ -4,6 +4,9 @@ On PostgreSQL each claim picks candidates `FOR UPDATE SKIP LOCKED`, so several
 replicas share the work without waiting on each other. On SQLite the clause
 renders as nothing; the writing transaction (`BEGIN IMMEDIATE`) and the
 one-daemon-per-file lock give the same exclusivity.
+
+The statements run for every notice are built once, with bound parameters:
+building and hashing a statement costs more than running it.
 """
 
 from __future__ import annotations
@@ -11,16 +14,61 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Integer, Row, bindparam, func, select, update
 
 from daemon.store.schema import Commitment, Delivery, Event
+
+_C = Commitment.__table__.c
+_D = Delivery.__table__.c
+_E = Event.__table__.c
+
+_NEXT_NOTICE = select(func.min(_C.next_notice_at))
+_UNFANNED = select(_E.id).where(_E.fanned_out_at.is_(None)).limit(1)
+_DUE_PLEDGES = (
+    select(Commitment.__table__)
+    .where(_C.next_notice_at <= bindparam("now"))
+    # The index order alone: the lock stops reading once `limit` rows are taken.
+    .order_by(_C.next_notice_at)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True)
+)
+_DUE = (
+    select(
+        _D.id,
+        _D.webhook,
+        _D.attempts,
+        _D.next_attempt_at,
+        bindparam("token").label("token"),
+        _E.id.label("event_id"),
+        _E.commitment_id,
+        _E.type,
+        _E.scheduled_for,
+        _E.body,
+    )
+    .join(Event.__table__, _E.id == _D.event_id)
+    .where(
+        _D.state == "pending",
+        _D.next_attempt_at <= bindparam("now"),
+        _D.id.not_in(bindparam("skip", expanding=True)),
+    )
+    .order_by(_D.next_attempt_at)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True, of=Delivery.__table__)
+)
+# One webhook's due deliveries: a range of the (state, webhook, next_attempt_at) index.
+_DUE_FOR_WEBHOOK = _DUE.where(_D.webhook == bindparam("webhook"))
+# Those of webhooks not configured here: rare, read only when asked for.
+_DUE_FOR_OTHERS = _DUE.where(_D.webhook.not_in(bindparam("known", expanding=True)))
+_LEASE = (
+    update(Delivery.__table__)
+    .where(_D.id.in_(bindparam("ids", expanding=True)))
+    .values(claimed_by=bindparam("lease_token"), next_attempt_at=bindparam("lease_until"))
+)
 
 
 def peek(conn: Connection) -> tuple[datetime | None, bool]:
     """Return the earliest next notice and whether an event waits for fan-out; locks nothing."""
-    next_at = conn.scalar(select(func.min(Commitment.next_notice_at)))
-    unfanned = conn.scalar(select(Event.id).where(Event.fanned_out_at.is_(None)).limit(1))
-    return next_at, unfanned is not None
+    return conn.scalar(_NEXT_NOTICE), conn.scalar(_UNFANNED) is not None
 
 
 def claim_due_pledges(conn: Connection, now: datetime, limit: int) -> list[Row]:
@@ -28,15 +76,7 @@ def claim_due_pledges(conn: Connection, now: datetime, limit: int) -> list[Row]:
 
     Rows another replica holds are skipped, not waited for: it is planning them.
     """
-    stmt = (
-        select(Commitment.__table__)
-        .where(Commitment.next_notice_at <= now)
-        # The index order alone: the lock stops reading once `limit` rows are taken.
-        .order_by(Commitment.next_notice_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(conn.execute(stmt))
+    return list(conn.execute(_DUE_PLEDGES, {"now": now, "limit": limit}))
 
 
 def claim_unfanned_event(conn: Connection) -> Row | None:
@@ -57,61 +97,38 @@ def claim_deliveries(
     *,
     token: str,
     lease_until: datetime,
-    capacity: Mapping[str, int],
-    default_capacity: int,
+    room: Mapping[str, int],
     limit: int,
+    others: Collection[str] | None = None,
     skip_ids: Collection[str] = (),
 ) -> list[Row]:
-    """Lease up to `limit` due deliveries, at most `capacity[webhook]` per webhook.
+    """Lease up to `limit` due deliveries, the most overdue first, at most `room[webhook]` per webhook.
+
+    Each webhook's due deliveries are read on their own index range, so a
+    webhook at its cap (left out of `room`) costs nothing however many of its
+    deliveries wait. With `others`, deliveries of any webhook not named there
+    (one since removed from the settings) are taken as well, up to the limit.
 
     The lease is the delivery's `next_attempt_at`: a worker that dies leaves a
     row that falls due again when the lease runs out, and another takes it
     over. `token` names this claim alone, so an outcome recorded after the
     lease was lost and taken over cannot overwrite the new holder's.
-    Webhooks with no room left are not even read; `skip_ids` (sends still in
-    flight here) are never taken twice by the same process.
+    `skip_ids` (sends still in flight here) are never taken twice by the same process.
     """
-    full = [name for name, room in capacity.items() if room <= 0]
-    candidates = (
-        select(Delivery.id, Delivery.webhook)
-        .where(Delivery.state == "pending", Delivery.next_attempt_at <= now)
-        .order_by(Delivery.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    if full:
-        candidates = candidates.where(Delivery.webhook.not_in(full))
-    if skip_ids:
-        candidates = candidates.where(Delivery.id.not_in(list(skip_ids)))
-    # Webhooks near their cap take only what fits; the rest stay due for the
-    # next claim, which no longer reads a webhook once it is full.
-    room = dict(capacity)
-    ids = []
-    for delivery_id, webhook in conn.execute(candidates):
-        if room.setdefault(webhook, default_capacity) > 0:
-            room[webhook] -= 1
-            ids.append(delivery_id)
-    if not ids:
-        return []
-    conn.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids))
-        .values(claimed_by=token, next_attempt_at=lease_until)
-    )
-    stmt = (
-        select(
-            Delivery.id,
-            Delivery.webhook,
-            Delivery.attempts,
-            Delivery.claimed_by.label("token"),
-            Event.id.label("event_id"),
-            Event.commitment_id,
-            Event.type,
-            Event.scheduled_for,
-            Event.body,
+    params = {"now": now, "token": token, "skip": list(skip_ids)}
+    found: list[Row] = []
+    for webhook, left in room.items():
+        if left > 0:
+            found += conn.execute(
+                _DUE_FOR_WEBHOOK, {**params, "webhook": webhook, "limit": min(left, limit)}
+            )
+    if others is not None:
+        found += conn.execute(_DUE_FOR_OTHERS, {**params, "known": list(others), "limit": limit})
+    # Across webhooks the oldest first, as one queue would: none starves the others.
+    rows = sorted(found, key=lambda row: (row.next_attempt_at, row.id))[:limit]
+    if rows:
+        conn.execute(
+            _LEASE,
+            {"ids": [row.id for row in rows], "lease_token": token, "lease_until": lease_until},
         )
-        .join(Event, Event.id == Delivery.event_id)
-        .where(Delivery.id.in_(ids))
-        .order_by(Event.scheduled_for)
-    )
-    return list(conn.execute(stmt))
+    return rows

@@ -8,12 +8,16 @@ psycopg 3.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
+import os
+import select
 import sqlite3
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from importlib import resources
@@ -32,12 +36,15 @@ BUSY_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_SECONDS = 10
 CHANNEL = "pledgewatch_changes"  # PostgreSQL NOTIFY channel for "a commitment changed"
 VERSION_TABLE = "alembic_version"
-_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_WRITERS: weakref.WeakKeyDictionary[Engine, FairLock] = weakref.WeakKeyDictionary()
 _WRITERS_LOCK = threading.Lock()
 # Every migration in migrations/versions, oldest first (a test checks them against the scripts).
-REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 HEAD_REVISION = REVISIONS[-1]
 RELISTEN_SECONDS = 2.0  # after the LISTEN connection failed, before connecting again
+# PostgreSQL: the longest one wait blocks on the LISTEN socket. A notice ends it at once;
+# this bounds how long a connection dropped without a word could go unnoticed.
+LISTEN_WAIT_SECONDS = 60.0
 
 
 class DatabaseUnavailable(Exception):
@@ -122,6 +129,46 @@ def write(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+class FairLock:
+    """A reentrant lock handed to its waiters in the order they came.
+
+    `threading.RLock` lets the thread that releases it take it straight back:
+    a planner writing batch after batch would keep the dispatcher from
+    recording a single outcome until it ran out of work. Here each writer
+    waits its turn, and a turn is one transaction.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._waiting: deque[int] = deque()
+
+    def __enter__(self) -> None:
+        me = threading.get_ident()
+        with self._changed:
+            if self._owner == me:
+                self._depth += 1
+                return
+            self._waiting.append(me)
+            try:
+                while self._owner is not None or self._waiting[0] != me:
+                    self._changed.wait()
+            except BaseException:
+                self._waiting.remove(me)  # interrupted: the next in line must not wait on us
+                self._changed.notify_all()
+                raise
+            self._waiting.popleft()
+            self._owner, self._depth = me, 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._changed:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._changed.notify_all()
+
+
 def _writer(engine: Engine) -> AbstractContextManager[Any]:
     """Return the lock this process's SQLite writers take turns on (no lock for PostgreSQL).
 
@@ -133,7 +180,7 @@ def _writer(engine: Engine) -> AbstractContextManager[Any]:
     if engine.dialect.name != "sqlite":
         return nullcontext()
     with _WRITERS_LOCK:
-        return _WRITERS.setdefault(engine, threading.RLock())
+        return _WRITERS.setdefault(engine, FairLock())
 
 
 @contextmanager
@@ -197,8 +244,9 @@ class ChangeWatcher:
     """Answers "did another connection commit since I last asked?" cheaply.
 
     SQLite: `PRAGMA data_version` on a connection of its own (it changes when
-    any other connection commits). PostgreSQL: LISTEN on a channel that
-    writers NOTIFY, drained without blocking.
+    any other connection commits), read every `poll` seconds. PostgreSQL: LISTEN
+    on a channel that writers NOTIFY; the wait blocks on the socket, so an idle
+    daemon spends nothing here.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -207,17 +255,45 @@ class ChangeWatcher:
         self._pg: Any = None
         self._version: int | None = None
         self._relisten_at = 0.0  # monotonic: no reconnection attempt before then
+        self._interrupted = False
+        self._pipe: tuple[int, int] | None = None  # written to by `interrupt` to end a wait
+        self._poller: Any = None  # select.poll() on the pipe, kept for SQLite's frequent waits
 
-    def wait(self, timeout: float) -> bool:
-        """Wait up to `timeout` seconds; return True when something was committed meanwhile.
+    def wait(self, poll: float) -> bool:
+        """Wait for a commit by another connection; return True when one was seen.
 
-        PostgreSQL blocks on the socket until a notice arrives (no work while
-        idle); SQLite sleeps, then compares `data_version` once.
+        SQLite sleeps `poll` seconds, then compares `data_version` once.
+        PostgreSQL returns when a notice arrives (or after LISTEN_WAIT_SECONDS).
+        Once `interrupt()` is called, every wait returns False at once.
         """
         if self._engine.dialect.name == "sqlite":
-            time.sleep(timeout)
-            return self._sqlite_changed()
-        return self._pg_changed(timeout)
+            self._pause(poll)
+            return not self._interrupted and self._sqlite_changed()
+        return self._pg_changed()
+
+    def interrupt(self) -> None:
+        """End the wait in progress and every later one (safe from another thread)."""
+        self._interrupted = True
+        pipe = self._pipe
+        if pipe is not None:
+            with contextlib.suppress(OSError):  # closed meanwhile: nothing left to wake
+                os.write(pipe[1], b"x")
+
+    def _pause(self, seconds: float, fd: int | None = None) -> bool:
+        """Sleep up to `seconds`, until `fd` is readable or until `interrupt`; True when `fd` is."""
+        if self._pipe is None:
+            self._pipe = os.pipe()
+            self._poller = select.poll()
+            self._poller.register(self._pipe[0], select.POLLIN)
+        if self._interrupted:  # checked after the pipe exists: `interrupt` writes to it from now on
+            return False
+        poller = self._poller
+        if fd is not None:  # PostgreSQL's socket, new with each connection
+            poller = select.poll()
+            poller.register(self._pipe[0], select.POLLIN)
+            poller.register(fd, select.POLLIN)
+        ready = poller.poll(seconds * 1000)
+        return not self._interrupted and any(found == fd for found, _ in ready)
 
     def _sqlite_changed(self) -> bool:
         if self._sqlite is None:
@@ -230,11 +306,15 @@ class ChangeWatcher:
         self._version = version
         return changed
 
-    def _pg_changed(self, timeout: float) -> bool:
+    def _pg_changed(self) -> bool:
         import psycopg
 
-        if self._pg is None and time.monotonic() < self._relisten_at:
-            time.sleep(timeout)  # the server was away a moment ago: do not hammer it
+        if self._pg is None:
+            wait = self._relisten_at - time.monotonic()
+            if wait > 0:
+                self._pause(wait)  # the server was away a moment ago: do not hammer it
+                return False
+        if self._interrupted:
             return False
         try:
             if self._pg is None:
@@ -251,20 +331,29 @@ class ChangeWatcher:
                 )
                 self._pg.execute(f"LISTEN {CHANNEL}")
                 return True  # we may have missed notices while not listening
-            return any(True for _ in self._pg.notifies(timeout=timeout, stop_after=1))
+            # Block on the socket here: psycopg's own wait wakes ten times a second.
+            if not self._pause(LISTEN_WAIT_SECONDS, self._pg.fileno()):
+                return False
+            return any(True for _ in self._pg.notifies(timeout=0, stop_after=1))
         except psycopg.Error:
             # The server is away: the drains report it; reconnect later, and on success
             # report a change, so everything missed meanwhile is looked at again.
-            self.close()
+            self._close_pg()
             self._relisten_at = time.monotonic() + RELISTEN_SECONDS
-            time.sleep(timeout)
             return False
 
     def close(self) -> None:
-        """Close the watcher's own connection."""
+        """Close the watcher's own connection (call `interrupt` first if a wait may be running)."""
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
+        self._close_pg()
+        if self._pipe is not None:
+            for fd in self._pipe:
+                os.close(fd)
+            self._pipe = self._poller = None
+
+    def _close_pg(self) -> None:
         if self._pg is not None:
             try:
                 self._pg.close()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon.settings import CONSOLE, WebhookSettings
@@ -21,10 +21,50 @@ from daemon.store.schema import Attempt, Delivery, Event
 
 STATES = ("pending", "delivered", "dead")
 
+# Statements run for every notice or attempt, built once (see claims).
+_D = Delivery.__table__.c
+_NEW_EVENT = {
+    dialect.dialect.name: dialect.insert(Event.__table__)
+    .on_conflict_do_nothing()
+    .returning(Event.__table__.c.id)
+    for dialect in (postgresql, sqlite)
+}
+_NEW_DELIVERY = insert(Delivery.__table__)
+_NEW_ATTEMPT = insert(Attempt.__table__)
+# Guarded by the claim's token; a retry time or delivery time replaces the old only when given.
+_RECORD = (
+    update(Delivery.__table__)
+    .where(_D.id == bindparam("delivery_id"), _D.claimed_by == bindparam("token"))
+    .values(
+        state=bindparam("new_state"),
+        attempts=_D.attempts + 1,
+        claimed_by=None,
+        last_status=bindparam("status"),
+        last_error=bindparam("error"),
+        next_attempt_at=func.coalesce(
+            bindparam("retry_at", type_=_D.next_attempt_at.type), _D.next_attempt_at
+        ),
+        delivered_at=func.coalesce(
+            bindparam("when_delivered", type_=_D.delivered_at.type), _D.delivered_at
+        ),
+    )
+)
+
 
 def new_id(prefix: str) -> str:
     """Return a fresh random id such as `msg_3f2a...` (32 hex digits)."""
     return f"{prefix}_{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to write: what happened (or falls due) to which pledge, and when."""
+
+    commitment_id: str
+    type: str
+    scheduled_for: datetime
+    body: dict[str, Any]
+    tags: Sequence[str]
 
 
 def enqueue(
@@ -38,30 +78,52 @@ def enqueue(
     now: datetime,
     webhooks: Mapping[str, WebhookSettings] | None,
 ) -> str | None:
-    """Write an event unless its key exists; fan it out when `webhooks` is given.
+    """Write one event unless its key exists (see `enqueue_all`); return its id or None."""
+    event = NewEvent(commitment_id, str(type_), scheduled_for, body, tags)
+    return enqueue_all(conn, [event], now=now, webhooks=webhooks)[0]
 
-    Returns the new event id, or None when the event was already written.
-    `webhooks=None` leaves the fan-out to the daemon (`fan_out_pending`).
+
+def enqueue_all(
+    conn: Connection,
+    events: Sequence[NewEvent],
+    *,
+    now: datetime,
+    webhooks: Mapping[str, WebhookSettings] | None,
+) -> list[str | None]:
+    """Write each event unless its key exists; fan them out when `webhooks` is given.
+
+    One statement for the events and one for their deliveries, however many.
+    Returns, for each event, its new id, or None when it was already written.
+    `webhooks=None` leaves the fan-out to the daemon (`fan_out`).
     """
-    event_id = new_id("evt")
-    values = {
-        "id": event_id,
-        "commitment_id": commitment_id,
-        "type": str(type_),
-        "scheduled_for": scheduled_for,
-        "created_at": now,
-        "body": body,
-        "tags": list(tags),
-        # Fanned out in this same transaction when the webhooks are known.
-        "fanned_out_at": now if webhooks is not None else None,
-    }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Event).values(**values).on_conflict_do_nothing().returning(Event.id)
-    if conn.execute(stmt).scalar() is None:
-        return None
+    if not events:
+        return []
+    values = [
+        {
+            "id": new_id("evt"),
+            "commitment_id": event.commitment_id,
+            "type": str(event.type),
+            "scheduled_for": event.scheduled_for,
+            "created_at": now,
+            "body": event.body,
+            "tags": list(event.tags),
+            # Fanned out in this same transaction when the webhooks are known.
+            "fanned_out_at": now if webhooks is not None else None,
+        }
+        for event in events
+    ]
+    written = set(conn.execute(_NEW_EVENT[conn.dialect.name], values).scalars())
+    ids = [row["id"] if row["id"] in written else None for row in values]
     if webhooks is not None:
-        _write_deliveries(conn, event_id, str(type_), tags, now=now, webhooks=webhooks)
-    return event_id
+        deliveries = [
+            delivery
+            for event, event_id in zip(events, ids, strict=True)
+            if event_id is not None
+            for delivery in _deliveries(event_id, str(event.type), event.tags, now, webhooks)
+        ]
+        if deliveries:
+            conn.execute(_NEW_DELIVERY, deliveries)
+    return ids
 
 
 def fan_out(
@@ -77,21 +139,21 @@ def fan_out(
 
     Returns how many deliveries were written.
     """
-    count = _write_deliveries(conn, event_id, type_, tags, now=now, webhooks=webhooks)
+    deliveries = _deliveries(event_id, type_, tags, now, webhooks)
+    if deliveries:
+        conn.execute(_NEW_DELIVERY, deliveries)
     conn.execute(update(Event).where(Event.id == event_id).values(fanned_out_at=now))
-    return count
+    return len(deliveries)
 
 
-def _write_deliveries(
-    conn: Connection,
+def _deliveries(
     event_id: str,
     type_: str,
     tags: Sequence[str],
-    *,
     now: datetime,
     webhooks: Mapping[str, WebhookSettings],
-) -> int:
-    """Write one pending delivery per webhook that wants this event; return how many.
+) -> list[dict[str, Any]]:
+    """Return one pending delivery row per webhook that wants this event.
 
     With no webhook configured at all, the console sink takes every event.
     """
@@ -100,24 +162,19 @@ def _write_deliveries(
         if webhooks
         else [CONSOLE]
     )
-    if names:
-        conn.execute(
-            insert(Delivery),
-            [
-                {
-                    "id": new_id("msg"),
-                    "event_id": event_id,
-                    "webhook": name,
-                    "state": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "claimed_by": None,
-                    "created_at": now,
-                }
-                for name in sorted(names)
-            ],
-        )
-    return len(names)
+    return [
+        {
+            "id": new_id("msg"),
+            "event_id": event_id,
+            "webhook": name,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "claimed_by": None,
+            "created_at": now,
+        }
+        for name in sorted(names)
+    ]
 
 
 @dataclass(frozen=True)
@@ -139,32 +196,26 @@ def record(
     The update is guarded by the claim's token: a claim whose lease expired and
     was taken over records nothing, and the new holder's outcome stands.
     """
-    values: dict[str, Any] = {
-        "state": result.state,
-        "attempts": Delivery.attempts + 1,
-        "claimed_by": None,
-        "last_status": result.status_code,
-        "last_error": result.error,
+    params = {
+        "delivery_id": delivery_id,
+        "token": token,
+        "new_state": result.state,
+        "status": result.status_code,
+        "error": result.error,
+        "retry_at": result.next_attempt_at,
+        "when_delivered": now if result.state == "delivered" else None,
     }
-    if result.next_attempt_at is not None:
-        values["next_attempt_at"] = result.next_attempt_at
-    if result.state == "delivered":
-        values["delivered_at"] = now
-    guarded = (
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.claimed_by == token)
-        .values(**values)
-    )
-    if conn.execute(guarded).rowcount != 1:
+    if conn.execute(_RECORD, params).rowcount != 1:
         return False
     conn.execute(
-        insert(Attempt).values(
-            delivery_id=delivery_id,
-            attempted_at=now,
-            status_code=result.status_code,
-            error=result.error,
-            duration_ms=result.duration_ms,
-        )
+        _NEW_ATTEMPT,
+        {
+            "delivery_id": delivery_id,
+            "attempted_at": now,
+            "status_code": result.status_code,
+            "error": result.error,
+            "duration_ms": result.duration_ms,
+        },
     )
     return True
 
@@ -226,9 +277,18 @@ def pending_count(conn: Connection) -> int:
     return int(conn.scalar(select(func.count()).where(Delivery.state == "pending")) or 0)
 
 
-def next_attempt_at(conn: Connection, skip_webhooks: Sequence[str] = ()) -> datetime | None:
-    """Return the earliest instant a pending delivery falls due (ignoring `skip_webhooks`)."""
+def next_attempt_at(
+    conn: Connection, *, webhooks: Sequence[str] | None = None, skip_webhooks: Sequence[str] = ()
+) -> datetime | None:
+    """Return the earliest instant a pending delivery falls due.
+
+    Of the named `webhooks` when given (one index lookup each), otherwise of
+    every webhook but `skip_webhooks`.
+    """
     stmt = select(func.min(Delivery.next_attempt_at)).where(Delivery.state == "pending")
+    if webhooks is not None:
+        found = [conn.scalar(stmt.where(Delivery.webhook == name)) for name in webhooks]
+        return min(filter(None, found), default=None)
     if skip_webhooks:
         stmt = stmt.where(Delivery.webhook.not_in(list(skip_webhooks)))
     return conn.scalar(stmt)

@@ -143,6 +143,8 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         Index(None, "state", "next_attempt_at"),
+        # Each webhook's due deliveries, claimed up to its own room.
+        Index(None, "state", "webhook", "next_attempt_at"),
         # One delivery per event and webhook. An index, not a constraint: SQLite adds
         # it without rebuilding the table.
         Index(None, "event_id", "webhook", unique=True),

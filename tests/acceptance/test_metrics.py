@@ -101,6 +101,15 @@ def _scrape_until(
         time.sleep(0.1)
 
 
+def _held(daemon: process.Daemon) -> tuple[int, int]:
+    """Return the pledges snoozed and the tags silenced, as /health reports them."""
+    checks = httpx.get(f"{daemon.url}/health", timeout=10).json()["checks"]
+    return (
+        checks["pledges:snoozed"][0]["observedValue"],
+        checks["tags:silenced"][0]["observedValue"],
+    )
+
+
 class TestMetrics:
     def test_a_delivered_notice_shows_in_the_counters_the_histograms_and_the_table_gauges(
         self,
@@ -162,6 +171,34 @@ class TestMetrics:
         # Bounded labels only: never the webhook's URL or its secret.
         assert receiver.url not in scrape.text and hook_path not in scrape.text
         assert SECRET not in scrape.text
+
+    def test_a_status_change_and_a_snooze_show_in_the_next_scrape_and_health_report(
+        self, settings: dict[str, str], daemon: process.Daemon, tmp_path: Path
+    ) -> None:
+        """The pledge counts are kept between reads: a change made meanwhile must still show."""
+        _import(
+            settings, tmp_path, [{"id": "ceasefire", "title": "Ceasefire", "deadline": _at(9e5)}]
+        )
+        assert (
+            _scrape_until(daemon, "pledgewatch_pledges", {"status": "open"}, 1).value(
+                "pledgewatch_pledges", status="open"
+            )
+            == 1
+        )
+        assert _held(daemon) == (0, 0)
+
+        changed = process.cli("set-status", "ceasefire", "in_progress", settings=settings)
+        snoozed = process.cli("snooze", "ceasefire", "--until", "3d", settings=settings)
+        silenced = process.cli("silence", "--tag", "talks", "--until", "1d", settings=settings)
+        assert (changed.returncode, snoozed.returncode, silenced.returncode) == (0, 0, 0)
+
+        scrape = _scrape_until(daemon, "pledgewatch_pledges", {"status": "in_progress"}, 1)
+        assert scrape.value("pledgewatch_pledges", status="in_progress") == 1
+        assert scrape.value("pledgewatch_pledges", status="open") == 0
+        deadline = time.monotonic() + 20
+        while _held(daemon) != (1, 1) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _held(daemon) == (1, 1)
 
     def test_prometheus_asking_for_openmetrics_gets_it_and_the_route_is_not_in_the_api_schema(
         self, daemon: process.Daemon

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,39 @@ class TestSystemdNotify:
         assert all(m == "WATCHDOG=1" for m in messages[: messages.index(ready)])
         assert messages[-1] == "STOPPING=1\nSTATUS=stopping: 0 sends in flight"
 
+    def test_the_status_line_counts_a_pledge_imported_while_running(
+        self, sqlite_url: str, tmp_path: Path
+    ) -> None:
+        """The count is kept between refreshes: an import while running must still show."""
+        settings = {"PLEDGEWATCH_DATABASE_URL": sqlite_url}
+        first = _seed(tmp_path, [{"id": "p1", "title": "P1", "deadline": "2031-01-01"}], "a.yaml")
+        assert process.cli("import", str(first), settings=settings).returncode == 0
+        systemd = Systemd()
+        try:
+            daemon = process.start(
+                {**settings, "NOTIFY_SOCKET": systemd.address}, tmp_path / "daemon.log"
+            )
+            try:
+                ready = systemd.wait_for("READY=1")
+                assert "STATUS=watching 1 pledge, " in ready[-1]
+                more = [{"id": f"q{i}", "title": f"Q{i}", "deadline": "2031-01-01"} for i in (1, 2)]
+                added = process.cli(
+                    "import", str(_seed(tmp_path, more, "b.yaml")), settings=settings
+                )
+                assert added.returncode == 0, added.stderr
+
+                def counted() -> bool:
+                    # A reload sends the STATUS line again: no need to wait for the 30 s refresh.
+                    daemon.process.send_signal(signal.SIGHUP)
+                    time.sleep(0.3)
+                    return any("STATUS=watching 3 pledges, " in m for m in systemd.received())
+
+                _wait_until(counted, 15, "the STATUS line counting the imported pledges")
+            finally:
+                assert daemon.stop() == 0, daemon.output()
+        finally:
+            systemd.close()
+
     def test_a_watchdog_meant_for_another_process_is_never_pinged(
         self, sqlite_url: str, tmp_path: Path
     ) -> None:
@@ -198,6 +232,25 @@ def _deliveries(url: str) -> dict[str, dict[str, Any]]:
             return {row.id: row._asdict() for row in rows}
     finally:
         engine.dispose()
+
+
+class TestHttp:
+    def test_the_date_header_follows_the_clock_while_the_server_sleeps_between_requests(
+        self, sqlite_url: str, tmp_path: Path
+    ) -> None:
+        """The idle server does not wake to refresh its Date header: it is read when asked."""
+        daemon = process.start({"PLEDGEWATCH_DATABASE_URL": sqlite_url}, tmp_path / "daemon.log")
+        try:
+            dates = []
+            for _ in range(2):
+                answer = httpx.get(f"{daemon.url}/livez", timeout=10)
+                assert answer.status_code == 200
+                dates.append(parsedate_to_datetime(answer.headers["date"]))
+                assert abs((dates[-1] - datetime.now(UTC)).total_seconds()) < 5
+                time.sleep(2.1)
+            assert dates[1] > dates[0]
+        finally:
+            assert daemon.stop() == 0, daemon.output()
 
 
 class TestStop:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from standardwebhooks.webhooks import Webhook
 
 from daemon.delivery import guard
-from daemon.delivery.dispatcher import Dispatcher
+from daemon.delivery.dispatcher import PREFETCH, Dispatcher
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import NoticeType, Policy
 from daemon.settings import Settings
@@ -42,6 +43,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_DRAINS: list[threading.Thread] = []  # see _dispatcher
 LOOPBACK = "127.0.0.0/8"  # the receiver's addresses, let through the guard by an allow-list
 
 
@@ -83,16 +85,43 @@ def dispatchers() -> Iterator[list[tuple[Dispatcher, httpx.Client]]]:
     for dispatcher, client in made:
         dispatcher.close(5)
         client.close()
+    # Drain runs a finished send started: none may outlive its test's database.
+    while _DRAINS:
+        _DRAINS.pop().join(5)
 
 
 def _dispatcher(
     engine: Engine, settings: Settings, made: list[tuple[Dispatcher, httpx.Client]], **options: int
 ) -> tuple[Dispatcher, threading.Semaphore]:
+    """Return a dispatcher whose finished sends wake a drain run, as the daemon's do.
+
+    The semaphore is released once per attempt recorded.
+    """
     done = threading.Semaphore(0)
     policy = guard.Policy(settings.allow_private_targets, settings.allowed_targets)
     client = guard.client(policy, max_connections=8)
+
+    def drain() -> None:
+        try:
+            dispatcher.send_due()
+        except Exception:
+            if not dispatcher.stopping:  # not a test's database going away under it
+                raise
+
+    def wake() -> None:
+        thread = threading.Thread(target=drain, daemon=True)
+        _DRAINS.append(thread)
+        thread.start()
+
     dispatcher = Dispatcher(
-        engine, settings, client, _now, worker="test", on_done=done.release, **options
+        engine,
+        settings,
+        client,
+        _now,
+        worker="test",
+        on_done=wake,
+        on_attempt=lambda *_: done.release(),
+        **options,
     )
     made.append((dispatcher, client))
     return dispatcher, done
@@ -100,7 +129,7 @@ def _dispatcher(
 
 def _wait(done: threading.Semaphore, count: int) -> None:
     for _ in range(count):
-        assert done.acquire(timeout=15), "a send did not finish in time"
+        assert done.acquire(timeout=15), "a send was not recorded in time"
 
 
 def test_it_posts_signed_and_records_the_delivery(
@@ -388,12 +417,70 @@ def test_a_slow_webhook_gets_no_more_than_its_share_and_the_others_are_served(
                 )
             )
         )
-    assert len(leased) == 1  # its cap, though four are due and two workers are idle
+    # Its share: one sender with PREFETCH leased, though four are due and workers are idle.
+    assert len(leased) == PREFETCH
     # Every finished send wakes the drain (here: by hand) to claim the next.
     while len(receiver.at(fast)) < 4:
         _wait(done, 1)
         dispatcher.send_due()
     assert len(receiver.at(slow)) <= 2
+
+
+def test_webhooks_with_backlogs_take_turns_when_they_outnumber_the_threads(
+    engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    paths = {name: f"/{name}/{uuid.uuid4().hex}" for name in ("a", "b", "c")}
+    for path in paths.values():
+        receiver.delay[path] = 0.05
+    settings = _settings(receiver, paths)
+    _enqueue(engine, settings, count=8)  # eight notices, each to all three
+    dispatcher, done = _dispatcher(engine, settings, dispatchers, workers=2, per_webhook=1)
+    dispatcher.send_due()
+    _wait(done, 24)
+    arrivals = sorted(
+        (request.received_at, name) for name, path in paths.items() for request in receiver.at(path)
+    )
+    order = [name for _, name in arrivals]
+    # Two threads, three webhooks: none waits until another's backlog is gone.
+    first = {name: order.index(name) for name in paths}
+    last = {name: len(order) - 1 - order[::-1].index(name) for name in paths}
+    assert max(first.values()) < min(last.values())
+
+
+def test_a_queued_delivery_whose_lease_would_end_mid_send_waits_for_it_to_run_out(
+    engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    """Sent late it could reach the receiver twice (another worker may take it over)."""
+    path = f"/queued/{uuid.uuid4().hex}"
+    receiver.delay[path] = 0.8
+    # A lease of 2 x 1 s + 0.2 s: after two 0.8 s sends the third would start at about
+    # 1.6 s and could run to 2.6 s, past the lease. It and the fourth stay unsent.
+    hook = {"url": receiver.url + path, "secret": SECRET, "timeout": "1s"}
+    settings = Settings(
+        webhooks={"desk": hook},  # type: ignore[dict-item]
+        allowed_targets=LOOPBACK,  # type: ignore[arg-type]
+        lease_margin=timedelta(milliseconds=200),
+    )
+    _enqueue(engine, settings, count=4)
+    dispatcher, done = _dispatcher(engine, settings, dispatchers, workers=1, per_webhook=1)
+    started = time.monotonic()
+    dispatcher.send_due()
+    _wait(done, 2)
+    time.sleep(0.3)  # a third, were it sent, would have arrived by now (its lease still runs)
+    with connector.read(engine) as conn:
+        leased = conn.scalar(
+            select(func.count()).where(
+                Delivery.state == "pending", Delivery.claimed_by.is_not(None)
+            )
+        )
+    assert leased == 2 and len(receiver.at(path)) == 2
+    # Once their leases have run out they are leased again and sent, each once.
+    time.sleep(max(2.3 - (time.monotonic() - started), 0))
+    dispatcher.send_due()
+    _wait(done, 2)
+    ids = [request.headers["webhook-id"] for request in receiver.at(path)]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert _states(engine) == {"desk": ["delivered"] * 4}
 
 
 def test_the_console_takes_every_notice_when_no_webhook_is_configured(

@@ -13,7 +13,7 @@ from daemon.model.deadlines import read_deadline
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import NoticeType, Policy
 from daemon.model.statuses import Status
-from daemon.settings import WebhookSettings
+from daemon.settings import CONSOLE, WebhookSettings
 from daemon.store import claims, connector, outbox, pledges
 from daemon.store.schema import Delivery, Event, StatusChange
 
@@ -49,8 +49,7 @@ def _claim(
     lease: datetime,
     *,
     limit: int = 10,
-    capacity: dict[str, int] | None = None,
-    per_webhook: int = 10,
+    room: dict[str, int] | None = None,
     skip_ids: tuple[str, ...] = (),
 ) -> list[Row]:
     return claims.claim_deliveries(
@@ -58,8 +57,7 @@ def _claim(
         now,
         token=token,
         lease_until=lease,
-        capacity=capacity or {},
-        default_capacity=per_webhook,
+        room=room if room is not None else {CONSOLE: 10},
         limit=limit,
         skip_ids=skip_ids,
     )
@@ -233,6 +231,44 @@ class TestOutbox:
             )
             names = list(conn.scalars(select(Delivery.webhook)))
         assert names == ["console"]
+
+    def test_a_claim_takes_each_webhooks_room_oldest_first_and_others_only_when_asked(
+        self, engine: Engine
+    ) -> None:
+        self._seed(engine)
+        hooks = {
+            name: WebhookSettings(url=f"https://example.org/{name}")
+            for name in ("busy", "quiet", "removed")
+        }
+        events = [
+            outbox.NewEvent(
+                "syria-draft-constitution", NoticeType.OVERDUE, NOW + timedelta(hours=i), {}, []
+            )
+            for i in range(3)
+        ]
+        with connector.write(engine) as conn:
+            outbox.enqueue_all(conn, events, now=NOW, webhooks=hooks)
+        later = NOW + timedelta(minutes=1)
+        lease = later + timedelta(seconds=45)
+        with connector.write(engine) as conn:
+            # "quiet" has no room: none of its three is read; "busy" gives two.
+            taken = _claim(conn, later, "a", lease, limit=3, room={"busy": 2, "quiet": 0})
+        with connector.write(engine) as conn:
+            # "removed" is no longer configured: only a claim asking for others takes it.
+            known = ["busy", "quiet"]
+            rest = claims.claim_deliveries(
+                conn, later, token="b", lease_until=lease, room={"quiet": 5}, limit=10
+            )
+            orphans = claims.claim_deliveries(
+                conn, later, token="c", lease_until=lease, room={}, limit=10, others=known
+            )
+        assert [row.webhook for row in taken] == ["busy", "busy"]
+        assert [row.webhook for row in rest] == ["quiet"] * 3
+        assert [row.webhook for row in orphans] == ["removed"] * 3
+        assert {row.token for row in taken} == {"a"}
+        with connector.read(engine) as conn:
+            left = outbox.next_attempt_at(conn, webhooks=["busy"])
+        assert left == NOW  # the third of "busy", due since it was written
 
     def test_a_lease_hides_a_delivery_until_it_runs_out_and_a_stale_worker_cannot_record(
         self, engine: Engine

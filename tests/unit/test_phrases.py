@@ -363,3 +363,18 @@ def test_phrases_read_the_same_whatever_their_case_and_spacing(
     assert (restyled_window.earliest, restyled_window.latest) == (window.earliest, window.latest)
     assert restyled_window.precision is window.precision
     assert restyled_window.phrase == styled.strip()
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    ["2016-08-01T12:00:00+03:00", "2016-08-01 12:00", "2016-08-01T09:30Z", "20160801T1200"],
+)
+def test_an_iso_instant_is_read_as_that_instant_not_as_a_phrase(phrase: str) -> None:
+    window = read(phrase)
+    assert window.precision is Precision.INSTANT and window.earliest == window.latest
+
+
+@pytest.mark.parametrize("phrase", ["by August 12:00", "Q3 2016 at 10:30", "in 2:00 hours"])
+def test_a_time_of_day_in_a_phrase_is_refused_not_read_as_the_phrase(phrase: str) -> None:
+    with pytest.raises(DeadlineError, match="cannot read deadline"):
+        read(phrase)
