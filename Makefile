@@ -12,6 +12,9 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# Bytecode for the package's own modules, written even where the environment
+	# says not to write it at import: every command and daemon start skips compiling.
+	$(BIN)/python -m compileall -q daemon
 	touch $(STAMP)
 
 run: $(STAMP)

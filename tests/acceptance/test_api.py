@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,26 @@ def _state(url: str) -> Any:
     detail = httpx.get(f"{url}/api/commitments/draft-constitution", timeout=10).json()
     deliveries = httpx.get(f"{url}/api/deliveries", timeout=10).json()
     return listing, detail["history"], deliveries
+
+
+def _sent_changes(url: str) -> list[dict[str, Any]]:
+    deliveries = httpx.get(f"{url}/api/deliveries", timeout=10).json()
+    return [d for d in deliveries if d["type"] == "commitment.status_changed"]
+
+
+def _wait_sent(url: str, count: int, timeout: float = 15.0) -> None:
+    """Wait (bounded) until `count` status-change deliveries exist and none is pending.
+
+    The daemon fans a change out and sends it after the write has answered: the
+    outbox is part of the state compared, so it must have settled first.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        sent = _sent_changes(url)
+        if len(sent) >= count and all(d["state"] != "pending" for d in sent):
+            return
+        assert time.monotonic() < deadline, f"status change not sent in {timeout}s: {sent}"
+        time.sleep(0.05)
 
 
 def _post(url: str, path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -215,7 +236,9 @@ class TestStatus:
         self, daemon: process.Daemon
     ) -> None:
         path = "/api/commitments/draft-constitution/status"
+        sent = len(_sent_changes(daemon.url))
         assert _post(daemon.url, path, {"status": "broken"}, AUTH).status_code == 200
+        _wait_sent(daemon.url, sent + 1)
         before = _state(daemon.url)
         same = _post(daemon.url, path, {"status": "broken", "note": "again"}, AUTH)
         assert same.status_code == 409, same.text
