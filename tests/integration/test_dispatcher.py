@@ -44,6 +44,7 @@ def _now() -> datetime:
 
 
 _DRAINS: list[threading.Thread] = []  # see _dispatcher
+_DRAINS_LOCK = threading.Lock()
 LOOPBACK = "127.0.0.0/8"  # the receiver's addresses, let through the guard by an allow-list
 
 
@@ -86,8 +87,12 @@ def dispatchers() -> Iterator[list[tuple[Dispatcher, httpx.Client]]]:
         dispatcher.close(5)
         client.close()
     # Drain runs a finished send started: none may outlive its test's database.
-    while _DRAINS:
-        _DRAINS.pop().join(5)
+    while True:
+        with _DRAINS_LOCK:
+            if not _DRAINS:
+                break
+            thread = _DRAINS.pop()
+        thread.join(5)
 
 
 def _dispatcher(
@@ -110,8 +115,9 @@ def _dispatcher(
 
     def wake() -> None:
         thread = threading.Thread(target=drain, daemon=True)
-        _DRAINS.append(thread)
-        thread.start()
+        with _DRAINS_LOCK:  # started before the teardown can see it
+            _DRAINS.append(thread)
+            thread.start()
 
     dispatcher = Dispatcher(
         engine,
