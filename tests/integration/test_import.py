@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,14 +20,6 @@ from daemon.store.schema import Commitment, Condition, Event, StatusChange
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, 250_000, tzinfo=UTC)
 MOSCOW = ZoneInfo("Europe/Moscow")
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = connector.make_engine(database_url)
-    connector.migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def _document(prefix: str) -> dict[str, Any]:

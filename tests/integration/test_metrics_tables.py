@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import Engine, create_engine
 
 from daemon.model.deadlines import read_deadline
@@ -28,14 +26,6 @@ class Generation:
 
     def __call__(self) -> int:
         return self.value
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = connector.make_engine(database_url)
-    connector.migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def _add(engine: Engine, pledge_id: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,14 +22,6 @@ SENTINEL = datetime(2030, 1, 1, tzinfo=UTC)
 
 def _day(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = connector.make_engine(database_url)
-    connector.migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def _add(engine: Engine, pledge_id: str, deadline: str, **changes: object) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,14 +19,6 @@ from daemon.store.schema import Delivery, Event, StatusChange
 NOW = datetime(2016, 3, 25, 9, 0, tzinfo=UTC)
 POLICY = Policy(reminder_offsets=(timedelta(days=7),), overdue_repeat=timedelta(days=7))
 MOSCOW = ZoneInfo("Europe/Moscow")
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = connector.make_engine(database_url)
-    connector.migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def _pledge(pledge_id: str = "syria-draft-constitution", **changes: object) -> Pledge:
