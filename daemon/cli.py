@@ -307,7 +307,8 @@ def set_status(
     ] = None,
 ) -> None:
     """Record a status change; it is notified like any other event."""
-    from daemon.store import connector, pledges
+    from daemon.store import connector
+    from daemon.store import lifecycle as store_lifecycle
 
     try:
         new = parse_status(status)
@@ -317,7 +318,7 @@ def set_status(
     engine = _engine(settings)
     try:
         with _existing(commitment_id), connector.write(engine) as conn:
-            old = pledges.set_status(
+            old = store_lifecycle.set_status(
                 conn,
                 commitment_id,
                 new,
@@ -369,12 +370,12 @@ def ack(
     note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
 ) -> None:
     """Stop a pledge's overdue repeats until its next status change."""
-    from daemon.store import connector, pledges
+    from daemon.store import connector, holds
 
     settings = _settings(ctx)
     engine = _engine(settings)
     with _existing(commitment_id), connector.write(engine) as conn:
-        pledges.acknowledge(
+        holds.acknowledge(
             conn,
             commitment_id,
             now=system_clock(),
@@ -396,13 +397,13 @@ def snooze(
     note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
 ) -> None:
     """Hold every notice of one pledge until then; what is still relevant is sent at the end."""
-    from daemon.store import connector, pledges
+    from daemon.store import connector, holds
 
     settings = _settings(ctx)
     when = _hold_end(until, end, settings)
     engine = _engine(settings)
     with _existing(commitment_id), connector.write(engine) as conn:
-        pledges.snooze(
+        holds.snooze(
             conn,
             commitment_id,
             when,
@@ -427,13 +428,13 @@ def silence(
     note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
 ) -> None:
     """Hold the notices of every pledge with a tag until then."""
-    from daemon.store import connector, pledges
+    from daemon.store import connector, holds
 
     settings = _settings(ctx)
     when = _hold_end(until, end, settings)
     engine = _engine(settings)
     with connector.write(engine) as conn:
-        count = pledges.silence(
+        count = holds.silence(
             conn, tag, when, now=system_clock(), policy=settings.policy, actor=_actor(), note=note
         )
     held = f"silenced until {when.isoformat()}" if when else "silence lifted"

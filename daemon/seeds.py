@@ -30,7 +30,7 @@ from daemon.model.pledge import Condition, Pending, Pledge, Source
 from daemon.model.recurrence import Recurrence
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Kind, Status
-from daemon.store import pledges
+from daemon.store import imports, pledges
 
 SUFFIXES = (".yaml", ".yml", ".json")
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # what a commitment id may be
@@ -539,7 +539,7 @@ def apply(
     """
     ids = {s.pledge.id for s in seeds}
     wanted = {c.requires for s in seeds for c in s.pledge.conditions} - ids
-    missing = wanted - pledges.existing_ids(conn, sorted(wanted))
+    missing = wanted - imports.existing_ids(conn, sorted(wanted))
     for seed in seeds:
         for condition in seed.pledge.conditions:
             if condition.requires in missing:
@@ -561,8 +561,8 @@ def apply(
             graph[seed.pledge.id] = {c.requires for c in seed.pledge.conditions}
     order = _condition_order(by_id, graph)
     counts = {"created": 0, "updated": 0, "unchanged": 0}
-    stored = pledges.existing_ids(conn, order)
-    kept = pledges.unchanged(
+    stored = imports.existing_ids(conn, order)
+    kept = imports.unchanged(
         conn, [(by_id[i].pledge, by_id[i].status_given) for i in order if i in stored]
     )
     # Who waits on whom, stored or in this import: an update may touch those waiting.
@@ -573,7 +573,7 @@ def apply(
     fresh: list[Pledge] = []  # new pledges in a row, written together
 
     def create() -> None:
-        pledges.create(conn, fresh, now=now, policy=policy, actor=actor)
+        imports.create(conn, fresh, now=now, policy=policy, actor=actor)
         counts["created"] += len(fresh)
         fresh.clear()
 
@@ -586,7 +586,7 @@ def apply(
             counts["unchanged"] += 1
             continue
         create()  # in condition order: what this one requires is written first
-        outcome = pledges.upsert(
+        outcome = imports.upsert(
             conn, seed.pledge, status_given=seed.status_given, now=now, policy=policy, actor=actor
         )
         counts[outcome] += 1

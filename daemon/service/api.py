@@ -42,6 +42,7 @@ from daemon.model import lifecycle
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Status
 from daemon.store import connector, pledges
+from daemon.store import lifecycle as store_lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ def router(
         evidence = str(change.evidence) if change.evidence else None
         try:
             with connector.write(engine) as conn:
-                old = pledges.set_status(
+                old = store_lifecycle.set_status(
                     conn,
                     commitment_id,
                     change.status,

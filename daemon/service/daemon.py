@@ -51,7 +51,7 @@ from daemon.settings import (
     load_settings,
     mask_database_url,
 )
-from daemon.store import claims, connector, outbox, pledges, webhooks
+from daemon.store import claims, connector, cursors, outbox, pledges, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -438,7 +438,7 @@ class Daemon:
                     )
                     return
                 with connector.write(self.engine) as conn:
-                    count, after = pledges.replan(
+                    count, after = cursors.replan(
                         conn, old.policy, new.policy, now=self.clock(), after=after
                     )
                 moved += count

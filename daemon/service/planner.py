@@ -19,7 +19,7 @@ from daemon.clock import Clock
 from daemon.model import documents, schedule
 from daemon.service import metrics
 from daemon.settings import Settings
-from daemon.store import claims, connector, outbox, pledges
+from daemon.store import claims, connector, cursors, outbox, pledges
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class Planner:
             for planned in plan.send
         ]
         ids = outbox.enqueue_all(conn, events, now=now, webhooks=self.settings.webhooks)
-        pledges.advance(
+        cursors.advance(
             conn,
             [
                 # The next notice, or the end of a snooze or silence holding it.
@@ -215,7 +215,7 @@ class Planner:
     def _defer(self, pledge_id: str, now: datetime, error: str) -> None:
         # A fresh transaction: the failed one was rolled back with everything it wrote.
         with connector.write(self._engine) as conn:
-            pledges.defer(conn, pledge_id, until=now + POISON_BACKOFF, error=error)
+            cursors.defer(conn, pledge_id, until=now + POISON_BACKOFF, error=error)
         logger.error(
             "pledge could not be planned; retrying in an hour",
             extra={"action": "pledge_plan_failed", "commitment": pledge_id, "error": error},

@@ -1,8 +1,9 @@
 """The SQL tables, the only source of truth, and the named operations on them.
 
 `connector` knows how to reach the database; `schema` declares the tables;
-`claims` holds the claiming statements; `pledges` and `outbox` offer the
-operations, taking and returning model values rather than ORM rows.
+`claims` holds the claiming statements; `pledges` reads commitments, and
+`imports`, `lifecycle`, `holds` and `cursors` write them; `outbox` queues
+notices. The operations take and return model values rather than ORM rows.
 """
 
 from __future__ import annotations

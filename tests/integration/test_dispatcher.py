@@ -19,7 +19,7 @@ from daemon.delivery.dispatcher import PREFETCH, Dispatcher
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import NoticeType, Policy
 from daemon.settings import Settings
-from daemon.store import connector, outbox, pledges, webhooks
+from daemon.store import connector, imports, outbox, webhooks
 from daemon.store.schema import Delivery
 from tests.support.receiver import Receiver
 
@@ -33,7 +33,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     connector.migrate(engine)
     with connector.write(engine) as conn:
         pledge = Pledge(id="draft", title="Draft constitution", tags=("syria",))
-        pledges.upsert(conn, pledge, status_given=False, now=_now(), policy=Policy(), actor="t")
+        imports.upsert(conn, pledge, status_given=False, now=_now(), policy=Policy(), actor="t")
     yield engine
     engine.dispose()
 

@@ -12,10 +12,11 @@ from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from daemon import seeds
+from daemon.model import schedule
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Status
-from daemon.store import connector, pledges
+from daemon.store import connector, imports, lifecycle, pledges
 from daemon.store.schema import Commitment, Condition, Event, StatusChange
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, 250_000, tzinfo=UTC)
@@ -73,23 +74,23 @@ def _create_through_sqlalchemy(conn: Connection, new: list[Pledge], policy: Poli
     """Write pledges as `create` did through SQLAlchemy's column types: the reference."""
     statuses = {p.id: p.status for p in new}
     for pledge in new:
-        blocked = pledges._unmet(pledge.conditions, statuses)
-        state = pledges._started(replace(pledge, blocked=blocked), NOW)
-        values = pledges._columns(state)
+        blocked = pledges.any_unmet(pledge.conditions, statuses)
+        state = lifecycle.with_started_deadline(replace(pledge, blocked=blocked), NOW)
+        values = imports._columns(state)
         values.update(
             id=pledge.id,
             created_at=NOW,
             updated_at=NOW,
             planned_through=None,
-            next_notice_at=pledges._next_at(state, policy, None),
+            next_notice_at=schedule.wake_at(state, policy, None),
         )
         conn.execute(insert(Commitment), [values])
         if pledge.conditions:
-            conn.execute(insert(Condition), pledges._condition_rows(pledge))
+            conn.execute(insert(Condition), imports._condition_rows(pledge))
         conn.execute(
             insert(StatusChange),
             [
-                pledges._history_row(
+                lifecycle.history_row(
                     pledge.id, NOW, None, pledge.status.value, "t", "imported", None
                 )
             ],
@@ -113,7 +114,7 @@ def _raw(conn: Connection, table: str, key: str, prefix: str) -> list[tuple[Any,
 def test_bulk_rows_are_the_rows_sqlalchemy_writes(engine: Engine) -> None:
     policy = Policy()
     with connector.write(engine) as conn:
-        pledges.create(conn, _pledges("bulk-"), now=NOW, policy=policy, actor="t")
+        imports.create(conn, _pledges("bulk-"), now=NOW, policy=policy, actor="t")
         _create_through_sqlalchemy(conn, _pledges("ref-"), policy)
     with connector.read(engine) as conn:
         for table, key in (
@@ -133,7 +134,7 @@ def test_a_duplicate_in_a_bulk_insert_is_an_integrity_error_and_writes_nothing(
 ) -> None:
     twice = [Pledge(id="a", title="A"), Pledge(id="a", title="A again")]
     with pytest.raises(IntegrityError), connector.write(engine) as conn:
-        pledges.create(conn, twice, now=NOW, policy=Policy(), actor="t")
+        imports.create(conn, twice, now=NOW, policy=Policy(), actor="t")
     with connector.read(engine) as conn:
         assert pledges.list_all(conn) == []
 
@@ -147,8 +148,8 @@ def _apply(engine: Engine, document: dict[str, Any]) -> dict[str, int]:
 def test_a_large_file_is_looked_up_and_written_in_chunks(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pledges, "CREATE_BATCH", 4)
-    monkeypatch.setattr(pledges, "LOOKUP_CHUNK", 7)
+    monkeypatch.setattr(imports, "CREATE_BATCH", 4)
+    monkeypatch.setattr(imports, "LOOKUP_CHUNK", 7)
     items = [
         {"id": f"p{i}", "title": f"P{i}", "deadline": f"2090-01-{i % 28 + 1:02}"} for i in range(30)
     ]
@@ -199,7 +200,7 @@ def test_a_status_set_since_the_last_import_is_kept_unless_the_file_sets_one(
     document: dict[str, Any] = {"commitments": [{"id": "a", "title": "A"}]}
     _apply(engine, document)
     with connector.write(engine) as conn:
-        pledges.set_status(conn, "a", Status.STALLED, now=NOW, policy=Policy(), actor="t")
+        lifecycle.set_status(conn, "a", Status.STALLED, now=NOW, policy=Policy(), actor="t")
     assert _apply(engine, document) == {"created": 0, "updated": 0, "unchanged": 1}
     document["commitments"][0]["status"] = "open"
     assert _apply(engine, document) == {"created": 0, "updated": 1, "unchanged": 0}

@@ -13,7 +13,7 @@ from daemon.model.pledge import Pledge
 from daemon.service import checks
 from daemon.service.metrics import Metrics
 from daemon.settings import Settings
-from daemon.store import connector, pledges
+from daemon.store import connector, holds, imports
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -32,14 +32,14 @@ def _add(engine: Engine, pledge_id: str) -> None:
     window = read_deadline("2026-12-01", reference=NOW, tz=ZoneInfo("UTC"))
     with connector.write(engine) as conn:
         pledge = Pledge(id=pledge_id, title=pledge_id, window=window)
-        pledges.upsert(
+        imports.upsert(
             conn, pledge, status_given=False, now=NOW, policy=Settings().policy, actor="t"
         )
 
 
 def _snooze(engine: Engine, pledge_id: str, until: datetime) -> None:
     with connector.write(engine) as conn:
-        pledges.snooze(
+        holds.snooze(
             conn, pledge_id, until, now=NOW, policy=Settings().policy, actor="t", note=None
         )
 

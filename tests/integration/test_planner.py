@@ -13,7 +13,7 @@ from daemon.model.pledge import Condition, Pledge
 from daemon.model.statuses import Status
 from daemon.service.planner import POISON_BACKOFF, Planner
 from daemon.settings import Settings
-from daemon.store import connector, pledges
+from daemon.store import connector, holds, imports, lifecycle, pledges
 from daemon.store.schema import Commitment, Delivery, Event
 
 IMPORTED = datetime(2016, 3, 25, 9, 0, tzinfo=UTC)
@@ -40,7 +40,7 @@ def _import(engine: Engine, settings: Settings, *ids: str) -> None:
     with connector.write(engine) as conn:
         for pledge_id in ids:
             pledge = Pledge(id=pledge_id, title=pledge_id, window=window)
-            pledges.upsert(
+            imports.upsert(
                 conn, pledge, status_given=False, now=IMPORTED, policy=settings.policy, actor="t"
             )
 
@@ -120,7 +120,7 @@ class TestPlanner:
     ) -> None:
         _import(engine, settings, "draft")
         with connector.write(engine) as conn:
-            pledges.set_status(
+            lifecycle.set_status(
                 conn, "draft", Status.KEPT, now=IMPORTED, policy=settings.policy, actor="cli"
             )
         assert Planner(engine, settings, Clock(IMPORTED)).drain() is None  # kept: nothing more due
@@ -138,11 +138,11 @@ class TestWrites:
         window = read_deadline("2016-08", reference=IMPORTED, tz=MOSCOW)
         orphan = Pledge(id="orphan", title="Orphan", window=window)
         with pytest.raises(pledges.NotFound), connector.write(engine) as conn:
-            pledges.upsert(
+            imports.upsert(
                 conn, orphan, status_given=False, now=IMPORTED, policy=settings.policy, actor="t"
             )
             # Now fail inside the same transaction, after a row and its history were written.
-            pledges.set_status(
+            lifecycle.set_status(
                 conn, "nope", Status.KEPT, now=IMPORTED, policy=settings.policy, actor="t"
             )
         with connector.read(engine) as conn:
@@ -163,7 +163,7 @@ class TestConditions:
         )
         with connector.write(engine) as conn:
             for pledge in (minsk, sanctions):
-                pledges.upsert(
+                imports.upsert(
                     conn,
                     pledge,
                     status_given=False,
@@ -183,7 +183,7 @@ class TestConditions:
     ) -> None:
         self._seed(engine, settings)
         with connector.write(engine) as conn:
-            pledges.set_status(
+            lifecycle.set_status(
                 conn, "minsk", Status.KEPT, now=IMPORTED, policy=settings.policy, actor="t"
             )
         with connector.read(engine) as conn:
@@ -205,7 +205,7 @@ class TestConditions:
     ) -> None:
         self._seed(engine, settings)
         with connector.write(engine) as conn:
-            pledges.set_status(
+            lifecycle.set_status(
                 conn, "minsk", Status.BROKEN, now=IMPORTED, policy=settings.policy, actor="t"
             )
         with connector.read(engine) as conn:
@@ -226,13 +226,13 @@ class TestHolds:
         first_overdue = datetime(2016, 8, 31, 21, 0, tzinfo=UTC)
         Planner(engine, settings, Clock(first_overdue)).drain()
         with connector.write(engine) as conn:
-            pledges.acknowledge(
+            holds.acknowledge(
                 conn, "draft", now=first_overdue, policy=settings.policy, actor="t", note="seen"
             )
             acked = pledges.get(conn, "draft")
         assert acked.pledge.acknowledged and acked.next_notice_at is None
         with connector.write(engine) as conn:
-            pledges.set_status(
+            lifecycle.set_status(
                 conn, "draft", Status.STALLED, now=first_overdue, policy=settings.policy, actor="t"
             )
             resumed = pledges.get(conn, "draft")
@@ -250,7 +250,7 @@ class TestHolds:
         reminder = datetime(2016, 7, 24, 21, 0, tzinfo=UTC)
         end = reminder + timedelta(days=10)  # past the opening on 31 July
         with connector.write(engine) as conn:
-            pledges.snooze(
+            holds.snooze(
                 conn, "draft", end, now=IMPORTED, policy=settings.policy, actor="t", note="holiday"
             )
             assert pledges.get(conn, "draft").next_notice_at == end
@@ -270,7 +270,7 @@ class TestHolds:
         with connector.write(engine) as conn:
             for pledge_id, tags in (("quiet", ("syria",)), ("loud", ("ukraine",))):
                 pledge = Pledge(id=pledge_id, title=pledge_id, window=window, tags=tags)
-                pledges.upsert(
+                imports.upsert(
                     conn,
                     pledge,
                     status_given=False,
@@ -278,7 +278,7 @@ class TestHolds:
                     policy=settings.policy,
                     actor="t",
                 )
-            count = pledges.silence(
+            count = holds.silence(
                 conn,
                 "syria",
                 datetime(2016, 12, 1, tzinfo=UTC),
@@ -291,7 +291,7 @@ class TestHolds:
         assert count == 1
         assert [e[0] for e in _events(engine)] == ["loud"]
         with connector.write(engine) as conn:
-            pledges.silence(
+            holds.silence(
                 conn, "syria", None, now=IMPORTED, policy=settings.policy, actor="t", note=None
             )
             quiet = pledges.get(conn, "quiet")

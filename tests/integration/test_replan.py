@@ -1,4 +1,4 @@
-"""`pledges.replan`: new timing settings move next notices, on SQLite and PostgreSQL."""
+"""`cursors.replan`: new timing settings move next notices, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from daemon.model.deadlines import read_deadline
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Status
-from daemon.store import connector, pledges
+from daemon.store import connector, cursors, imports
 from daemon.store.schema import Commitment
 
 NOW = datetime(2016, 7, 1, tzinfo=UTC)
@@ -28,7 +28,7 @@ def _add(engine: Engine, pledge_id: str, deadline: str, **changes: object) -> No
     window = read_deadline(deadline, reference=NOW, tz=ZoneInfo("UTC"))
     pledge = Pledge(id=pledge_id, title=pledge_id, window=window, **changes)  # type: ignore[arg-type]
     with connector.write(engine) as conn:
-        pledges.upsert(
+        imports.upsert(
             conn, pledge, status_given="status" in changes, now=NOW, policy=OLD, actor="t"
         )
 
@@ -44,7 +44,7 @@ def _state(engine: Engine) -> dict[str, tuple[datetime | None, datetime | None]]
 @pytest.fixture
 def seeded(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
     """Five pledges read two at a time, so the batches' seams are crossed."""
-    monkeypatch.setattr(pledges, "REPLAN_BATCH", 2)
+    monkeypatch.setattr(cursors, "REPLAN_BATCH", 2)
     _add(engine, "a-ahead", "2016-08-01")  # old reminder 07-25, still ahead
     _add(engine, "b-behind", "2016-07-03")  # old reminder 06-26: due, not yet planned
     _add(engine, "c-kept", "2016-08-01", status=Status.KEPT)
@@ -54,7 +54,7 @@ def seeded(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
         conn.execute(
             update(Commitment).where(Commitment.id == "c-kept").values(next_notice_at=SENTINEL)
         )
-        pledges.defer(conn, "d-failed", until=NOW + timedelta(hours=1), error="boom")
+        cursors.defer(conn, "d-failed", until=NOW + timedelta(hours=1), error="boom")
     return engine
 
 
@@ -63,7 +63,7 @@ def _replan(engine: Engine, new: Policy) -> int:
     moved, after = 0, ""
     while after is not None:
         with connector.write(engine) as conn:
-            count, after = pledges.replan(conn, OLD, new, now=NOW, after=after)
+            count, after = cursors.replan(conn, OLD, new, now=NOW, after=after)
         moved += count
     return moved
 

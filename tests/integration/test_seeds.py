@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from daemon import seeds
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Status
-from daemon.store import connector, pledges
+from daemon.store import connector, lifecycle, pledges
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -204,7 +204,7 @@ def test_a_deadline_counted_from_the_conditions_starts_when_they_are_met(
         waiting = pledges.get(conn, "sanctions")
     met = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
     with connector.write(engine) as conn:
-        pledges.set_status(conn, "minsk", Status.KEPT, now=met, policy=Policy(), actor="t")
+        lifecycle.set_status(conn, "minsk", Status.KEPT, now=met, policy=Policy(), actor="t")
         started = pledges.get(conn, "sanctions")
     assert waiting.pledge.window is None and waiting.pledge.pending is not None
     assert started.pledge.window is not None and started.pledge.pending is None

@@ -13,7 +13,7 @@ from daemon.model.pledge import Pledge
 from daemon.model.schedule import NoticeType, Policy
 from daemon.model.statuses import Status
 from daemon.settings import CONSOLE, WebhookSettings
-from daemon.store import claims, connector, outbox, pledges
+from daemon.store import claims, connector, imports, lifecycle, outbox, pledges
 from daemon.store.schema import Delivery, Event, StatusChange
 
 NOW = datetime(2016, 3, 25, 9, 0, tzinfo=UTC)
@@ -62,11 +62,11 @@ def _count(engine: Engine, column: object) -> int:
 class TestUpsert:
     def test_it_creates_then_reports_an_identical_import_as_unchanged(self, engine: Engine) -> None:
         with connector.write(engine) as conn:
-            first = pledges.upsert(
+            first = imports.upsert(
                 conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t"
             )
         with connector.write(engine) as conn:
-            second = pledges.upsert(
+            second = imports.upsert(
                 conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t"
             )
         assert (first, second) == ("created", "unchanged")
@@ -74,19 +74,19 @@ class TestUpsert:
 
     def test_it_plans_the_first_notice_at_the_first_reminder(self, engine: Engine) -> None:
         with connector.write(engine) as conn:
-            pledges.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
+            imports.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
             stored = pledges.get(conn, "syria-draft-constitution")
         # 7 days before 2016-08-01T00:00 Moscow (UTC+3).
         assert stored.next_notice_at == datetime(2016, 7, 24, 21, 0, tzinfo=UTC)
 
     def test_it_keeps_a_recorded_status_when_the_file_sets_none(self, engine: Engine) -> None:
         with connector.write(engine) as conn:
-            pledges.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
-            pledges.set_status(
+            imports.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
+            lifecycle.set_status(
                 conn, "syria-draft-constitution", Status.STALLED, now=NOW, policy=POLICY, actor="t"
             )
         with connector.write(engine) as conn:
-            outcome = pledges.upsert(
+            outcome = imports.upsert(
                 conn,
                 _pledge(title="Draft constitution for Syria"),
                 status_given=False,
@@ -103,9 +103,9 @@ class TestUpsert:
         self, engine: Engine
     ) -> None:
         with connector.write(engine) as conn:
-            pledges.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
+            imports.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
         with connector.write(engine) as conn:
-            pledges.upsert(
+            imports.upsert(
                 conn,
                 _pledge(status=Status.KEPT),
                 status_given=True,
@@ -126,8 +126,8 @@ class TestSetStatus:
         self, engine: Engine
     ) -> None:
         with connector.write(engine) as conn:
-            pledges.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
-            old = pledges.set_status(
+            imports.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
+            old = lifecycle.set_status(
                 conn,
                 "syria-draft-constitution",
                 Status.BROKEN,
@@ -152,13 +152,13 @@ class TestSetStatus:
 
     def test_an_unknown_id_raises_not_found(self, engine: Engine) -> None:
         with pytest.raises(pledges.NotFound), connector.write(engine) as conn:
-            pledges.set_status(conn, "nope", Status.KEPT, now=NOW, policy=POLICY, actor="t")
+            lifecycle.set_status(conn, "nope", Status.KEPT, now=NOW, policy=POLICY, actor="t")
 
 
 class TestOutbox:
     def _seed(self, engine: Engine) -> None:
         with connector.write(engine) as conn:
-            pledges.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
+            imports.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
 
     def test_planning_the_same_notice_twice_writes_it_once(self, engine: Engine) -> None:
         self._seed(engine)
@@ -304,7 +304,7 @@ def test_two_replicas_claiming_at_once_never_get_the_same_delivery(postgres_url:
     """SKIP LOCKED: a second claimer skips the rows the first holds instead of waiting."""
     engine = connector.make_engine(postgres_url)
     with connector.write(engine) as conn:
-        pledges.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
+        imports.upsert(conn, _pledge(), status_given=False, now=NOW, policy=POLICY, actor="t")
         for i in range(6):
             outbox.enqueue(
                 conn,
