@@ -1,10 +1,12 @@
 """Read an event body into the words a person sees in a chat notice.
 
-`summarize` turns a stored `json` body into a `Summary`: the pledge title, a
-headline such as "Due in 7 days", and labelled facts (who, deadline, when,
-status, source). The Slack, Discord and Teams formats lay out the same
-summary, so they say the same things. Pure: no clock, no I/O; the words come
-only from the body, and a missing optional field drops a fact, never fails.
+`summarize` turns a stored `json` body into a `Summary`: the pledge title and
+description, a headline such as "Due in 7 days", labelled facts (who,
+deadline, when, status, source) and a tone that the formats with colours
+show. The Slack, Discord and Teams formats lay out the same summary, so they
+say the same things. Pure: no clock, no I/O; the words come only from the
+body, and a missing optional field drops a fact, never fails. The words are
+plain text: each format escapes them for its own markup (`markup`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ _UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 # don't, so it is left out.
 _ISO_ONLY = re.compile(r"^[\d\-:+.TZ]+(?: to [\d\-:+.TZ]+)?$")
 _PREFIX = "commitment."
+# Control characters say nothing to a reader, and JSON spells each in six bytes.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _DASH = " \N{EN DASH} "  # between the two ends of a span, as in "1 Aug to 31 Aug 2016"
+# The tone of each event type; a status change takes the tone of its new status.
+_TONES = {"reminder": "info", "due": "warning", "overdue": "failure"}
+_STATUS_TONES = {"broken": "failure"}
 
 
 @dataclass(frozen=True)
@@ -42,9 +49,11 @@ class Summary:
     event: str  # the body's type, e.g. "commitment.due"
     kind: str  # the type without its prefix: "reminder", "due", "overdue", ...
     title: str
+    description: str | None  # the pledge's own, line breaks kept
     headline: str  # "Due in 7 days", "Overdue by 14 days", "Status changed to kept"
     facts: tuple[Fact, ...]
     note: str | None
+    tone: str  # "info", "warning", "failure", "success" or "neutral"
     pledge_id: str
     timestamp: str | None  # the body's timestamp when it reads as ISO 8601
 
@@ -96,9 +105,11 @@ def summarize(body: dict[str, Any]) -> Summary:
         event=event,
         kind=kind,
         title=_text(pledge.get("title")) or pledge_id,
+        description=_paragraphs(pledge.get("description")) or None,
         headline=headline,
         facts=tuple(fact for fact in facts if fact.text),
         note=_paragraphs(data.get("note")) or None,
+        tone=_tone(kind, data),
         pledge_id=pledge_id,
         timestamp=timestamp if _instant(timestamp) else None,
     )
@@ -146,6 +157,13 @@ def _timing(kind: str, data: dict[str, Any], *, exact: bool) -> tuple[str, str]:
             return "Status changed", ""
         return f"Status changed to {new}", f"{old} → {new}" if old else f"now {new}"
     return kind.replace("_", " ").replace("-", " ").capitalize(), ""
+
+
+def _tone(kind: str, data: dict[str, Any]) -> str:
+    """Return how an event looks: a failure (red) when overdue or newly broken, say."""
+    if kind == "status_changed":
+        return _STATUS_TONES.get(_text(data.get("new_status")), "success")
+    return _TONES.get(kind, "neutral")
 
 
 def _is_instant(deadline: Any) -> bool:
@@ -238,16 +256,18 @@ def _instant(text: str) -> datetime | None:
 
 
 def _text(value: Any) -> str:
-    """Return a field as one line of text, runs of whitespace made one space ("" for None)."""
-    return "" if value is None else " ".join(str(value).split())
+    """Return a field as one line of text, runs of whitespace made one space ("" for None).
+
+    Control characters are dropped.
+    """
+    return "" if value is None else _CONTROL.sub("", " ".join(str(value).split()))
 
 
 def _paragraphs(value: Any) -> str:
-    """Return free text with its line breaks kept and each line tidied."""
+    """Return free text with its line breaks kept and each line tidied as `_text` does."""
     if value is None:
         return ""
-    lines = (" ".join(line.split()) for line in str(value).strip().splitlines())
-    return "\n".join(lines)
+    return "\n".join(map(_text, str(value).strip().splitlines()))
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 * `json`: the stored body itself, as compact UTF-8 JSON.
 * `cloudevents`: the body as a CloudEvents 1.0 event in structured mode.
 * `slack`, `discord`, `teams`: a message for people, laid out from the same
-  `chat.Summary`, cut with "…" to fit each platform's size limits.
+  `chat.Summary`, every text from the body escaped for the platform's markup
+  and cut with "…" to fit its size limits (`markup`).
 
 Everything here is a pure function of the body and the delivery id.
 """
@@ -14,7 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from daemon.delivery import chat
+from daemon.delivery import chat, markup
 
 FORMATS = ("json", "slack", "discord", "teams", "cloudevents")
 CONTENT_TYPES = {
@@ -30,7 +31,6 @@ CONTENT_TYPES = {
 _SLACK_TEXT = 3000
 _SLACK_FIELD = 2000
 _SLACK_FIELDS = 10
-_SLACK_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 # Discord embeds: per-part limits and 6000 characters of text in all.
 _DISCORD_CONTENT = 2000
@@ -41,25 +41,23 @@ _DISCORD_FIELD_NAME = 256
 _DISCORD_FIELD_VALUE = 1024
 _DISCORD_FOOTER = 2048
 _DISCORD_TOTAL = 6000
-_DISCORD_COLOURS = {
-    "reminder": 0x3498DB,  # blue
-    "due": 0xF1C40F,  # yellow
-    "overdue": 0xE74C3C,  # red
-    "status_changed": 0x2ECC71,  # green
-}
-_DISCORD_OTHER = 0x95A5A6  # grey
 _DISCORD_INLINE = frozenset({"When", "Change", "Status", "By"})
+_DISCORD_NOTE = "\n\n**Note**\n"  # between the description and a note
 
-# Teams refuses messages over about 28 KB; with these caps a card stays under it
-# even when every character takes four bytes of UTF-8.
+# Teams refuses messages over about 28 KB. The caps count UTF-16 units, each at
+# most three bytes of UTF-8 (chat.py drops the control characters JSON spells in
+# six), and addresses count in bytes, so a card stays under it.
 _TEAMS_LINE = 400
-_TEAMS_NOTE = 1500
-_TEAMS_URL = 2000
-_TEAMS_COLOURS = {
-    "reminder": "Accent",
-    "due": "Warning",
-    "overdue": "Attention",
-    "status_changed": "Good",
+_TEAMS_TEXT = 1500  # the description, and the note
+_TEAMS_URL = 2000  # bytes of UTF-8
+
+# How each tone of a summary looks: a Discord embed colour, a Teams TextBlock colour.
+_COLOURS = {
+    "info": (0x3498DB, "Accent"),  # blue
+    "warning": (0xF1C40F, "Warning"),  # yellow
+    "failure": (0xE74C3C, "Attention"),  # red
+    "success": (0x2ECC71, "Good"),  # green
+    "neutral": (0x95A5A6, "Default"),  # grey
 }
 
 
@@ -91,15 +89,6 @@ def console_line(body: dict[str, Any]) -> str:
     return f"{body.get('timestamp')} {body.get('type')} {pledge.get('id')}: {pledge.get('title')}{when} {extra}".rstrip()
 
 
-def width(text: str) -> int:
-    """Return the length of `text` in UTF-16 code units.
-
-    Never less than its length in code points, so a text that fits by this
-    measure fits whichever of the two a platform counts.
-    """
-    return len(text.encode("utf-16-le")) // 2
-
-
 def _json(body: dict[str, Any], delivery_id: str) -> Any:
     return body
 
@@ -126,85 +115,83 @@ def _cloudevents(body: dict[str, Any], delivery_id: str) -> dict[str, Any]:
 
 
 def _slack(body: dict[str, Any], delivery_id: str) -> dict[str, Any]:
-    """Return a Slack message: the title, the facts as fields, then the small print."""
+    """Return a Slack message: title and description, the facts as fields, the note, the small print."""
     summary = chat.summarize(body)
     fields = [
         _mrkdwn(_slack_fact(fact))
         for fact in summary.facts[:_SLACK_FIELDS]  # a section takes at most 10 fields
     ]
-    title = _clip(summary.title, _SLACK_TEXT - 2, _slack_escape)
-    heading: dict[str, Any] = {"type": "section", "text": _mrkdwn(f"*{title}*")}
+    heading_text = f"*{markup.clip(summary.title, _SLACK_TEXT - 2, markup.slack)}*"
+    if summary.description:
+        room = _SLACK_TEXT - markup.width(heading_text) - 1
+        if room > 0:
+            heading_text += "\n" + markup.clip(summary.description, room, markup.slack)
+    heading: dict[str, Any] = {"type": "section", "text": _mrkdwn(heading_text)}
     if fields:
         heading["fields"] = fields
     blocks = [heading]
     if summary.note:
-        note = _clip(summary.note, _SLACK_TEXT - len("*Note*\n"), _slack_escape)
+        note = markup.clip(summary.note, _SLACK_TEXT - len("*Note*\n"), markup.slack)
         blocks.append({"type": "section", "text": _mrkdwn(f"*Note*\n{note}")})
-    context = _clip(summary.context, _SLACK_TEXT, _slack_escape)
+    context = markup.clip(summary.context, _SLACK_TEXT, markup.slack)
     blocks.append({"type": "context", "elements": [_mrkdwn(context)]})
-    return {"text": _clip(summary.line, _SLACK_TEXT, _slack_escape), "blocks": blocks}
+    return {"text": markup.clip(summary.line, _SLACK_TEXT, markup.slack), "blocks": blocks}
 
 
 def _slack_fact(fact: chat.Fact) -> str:
-    label = f"*{_clip(fact.label, 100, _slack_escape)}*\n"
-    room = _SLACK_FIELD - width(label)
+    label = f"*{markup.clip(fact.label, 100, markup.slack)}*\n"
+    room = _SLACK_FIELD - markup.width(label)
     if fact.url:
-        target = _slack_escape_all(fact.url).replace("|", "%7C")
-        if fact.text == fact.url and width(target) + 2 <= room:
+        target = markup.slack_url(fact.url)
+        if fact.text == fact.url and markup.width(target) + 2 <= room:
             return f"{label}<{target}>"
-        text_room = room - width(target) - len("<|>")
+        text_room = room - markup.width(target) - len("<|>")
         if text_room >= 20:  # else the address crowds out the words: show them unlinked
-            return f"{label}<{target}|{_clip(fact.text, text_room, _slack_escape)}>"
-    return label + _clip(fact.text, room, _slack_escape)
+            return f"{label}<{target}|{markup.clip(fact.text, text_room, markup.slack)}>"
+    return label + markup.clip(fact.text, room, markup.slack)
 
 
-def _slack_escape(char: str) -> str:
-    """Return one character as Slack's mrkdwn must receive it (&, <, > as entities)."""
-    return _SLACK_ESCAPES.get(char, char)
-
-
-def _slack_escape_all(text: str) -> str:
-    return "".join(map(_slack_escape, text))
-
-
-def _mrkdwn(text: str) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": text}
+def _mrkdwn(text: str) -> dict[str, Any]:
+    # verbatim: Slack turns no bare address, channel name or mention in the text
+    # into a link of its own; the <url|label> links made here still work.
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def _discord(body: dict[str, Any], delivery_id: str) -> dict[str, Any]:
     """Return a Discord message: a short line and one embed, within Discord's limits.
 
     The embed's parts share 6000 characters, handed out in order of use:
-    title, footer, the facts in turn, then the note as the description.
+    title, footer, the facts in turn, then the description and the note.
     """
     summary = chat.summarize(body)
     left = _DISCORD_TOTAL
-    title = _clip(summary.title, min(_DISCORD_TITLE, left))
-    left -= width(title)
-    footer = _clip(summary.context, min(_DISCORD_FOOTER, left))
-    left -= width(footer)
+    title = markup.clip(summary.title, min(_DISCORD_TITLE, left), markup.discord)
+    left -= markup.width(title)
+    # A footer shows no markdown, so it is the one text left unescaped.
+    footer = markup.clip(summary.context, min(_DISCORD_FOOTER, left))
+    left -= markup.width(footer)
     fields = []
     for fact in summary.facts[:_DISCORD_FIELDS]:
-        name = _clip(fact.label, min(_DISCORD_FIELD_NAME, left - 1))
-        room = min(_DISCORD_FIELD_VALUE, left - width(name))
+        name = markup.clip(fact.label, min(_DISCORD_FIELD_NAME, left - 1))
+        room = min(_DISCORD_FIELD_VALUE, left - markup.width(name))
         if not name or room < 1:
             break  # a field needs a name and a value, and there is no room for both
         value = _discord_value(fact, room)
         fields.append({"name": name, "value": value, "inline": fact.label in _DISCORD_INLINE})
-        left -= width(name) + width(value)
+        left -= markup.width(name) + markup.width(value)
     embed: dict[str, Any] = {
         "title": title,
-        "color": _DISCORD_COLOURS.get(summary.kind, _DISCORD_OTHER),
+        "color": _COLOURS[summary.tone][0],
         "fields": fields,
         "footer": {"text": footer},
     }
-    description = _clip(summary.note or "", min(_DISCORD_DESCRIPTION, left))
+    description = _discord_description(summary, min(_DISCORD_DESCRIPTION, left))
     if description:
         embed["description"] = description
     if summary.timestamp:
         embed["timestamp"] = summary.timestamp
     return {
-        "content": _clip(summary.line, _DISCORD_CONTENT),
+        "content": markup.clip(summary.line, _DISCORD_CONTENT, markup.discord),
         "embeds": [embed],
         # Pledge text is not ours: it must never ping @everyone, a role or a user.
         "allowed_mentions": {"parse": []},
@@ -212,41 +199,66 @@ def _discord(body: dict[str, Any], delivery_id: str) -> dict[str, Any]:
 
 
 def _discord_value(fact: chat.Fact, room: int) -> str:
-    if fact.url and fact.text != fact.url:  # a bare address Discord links by itself
-        target = fact.url.replace("(", "%28").replace(")", "%29")
-        text_room = room - width(target) - len("[]()")
-        if text_room >= 20:  # else the address crowds out the words: show them unlinked
-            return f"[{_clip(fact.text, text_room, _link_text)}]({target})"
-    return _clip(fact.text, room)
+    if fact.url:
+        target = markup.discord_url(fact.url)
+        if fact.text == fact.url:
+            if markup.width(target) <= room:
+                return target  # a bare address, which Discord links by itself
+        else:
+            text_room = room - markup.width(target) - len("[]()")
+            if text_room >= 20:  # else the address crowds out the words: show them unlinked
+                return f"[{markup.clip(fact.text, text_room, markup.discord)}]({target})"
+    return markup.clip(fact.text, room, markup.discord)
 
 
-def _link_text(char: str) -> str:
-    """Return one character as it may stand inside a Markdown link's brackets."""
-    return "\\" + char if char in "[]\\" else char
+def _discord_description(summary: chat.Summary, room: int) -> str:
+    """Return the pledge's description, then the note under a bold "Note", within `room`.
+
+    When both are too long to fit, each keeps at least half of the room.
+    """
+    if not (summary.description and summary.note):
+        return markup.clip(summary.description or summary.note or "", room, markup.discord)
+    room -= len(_DISCORD_NOTE)
+    note_needs = markup.width(markup.clip(summary.note, room, markup.discord))
+    description = markup.clip(
+        summary.description, max(room // 2, room - note_needs), markup.discord
+    )
+    note = markup.clip(summary.note, room - markup.width(description), markup.discord)
+    return description + _DISCORD_NOTE + note if note else description
 
 
 def _teams(body: dict[str, Any], delivery_id: str) -> dict[str, Any]:
     """Return a Teams Workflows message carrying one Adaptive Card."""
     summary = chat.summarize(body)
     card_body: list[dict[str, Any]] = [
-        _text_block(_clip(summary.title, _TEAMS_LINE), size="Large", weight="Bolder"),
         _text_block(
-            _clip(summary.headline, _TEAMS_LINE),
-            color=_TEAMS_COLOURS.get(summary.kind, "Default"),
+            markup.clip(summary.title, _TEAMS_LINE, markup.teams), size="Large", weight="Bolder"
+        ),
+        _text_block(
+            markup.clip(summary.headline, _TEAMS_LINE, markup.teams),
+            color=_COLOURS[summary.tone][1],
             spacing="None",
             weight="Bolder",
         ),
+    ]
+    if summary.description:
+        card_body.append(_text_block(markup.clip(summary.description, _TEAMS_TEXT, markup.teams)))
+    card_body.append(
         {
             "type": "FactSet",
             "facts": [
-                {"title": fact.label, "value": _clip(fact.text, _TEAMS_LINE)}
+                {"title": fact.label, "value": markup.clip(fact.text, _TEAMS_LINE, markup.teams)}
                 for fact in summary.facts
             ],
-        },
-    ]
+        }
+    )
     if summary.note:
-        card_body.append(_text_block(_clip(summary.note, _TEAMS_NOTE)))
-    card_body.append(_text_block(_clip(summary.context, _TEAMS_LINE), isSubtle=True, size="Small"))
+        card_body.append(_text_block(markup.clip(summary.note, _TEAMS_TEXT, markup.teams)))
+    card_body.append(
+        _text_block(
+            markup.clip(summary.context, _TEAMS_LINE, markup.teams), isSubtle=True, size="Small"
+        )
+    )
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
@@ -256,7 +268,8 @@ def _teams(body: dict[str, Any], delivery_id: str) -> dict[str, Any]:
     actions = [
         {"type": "Action.OpenUrl", "title": f"Open {fact.label.lower()}", "url": fact.url}
         for fact in summary.facts
-        if fact.url and len(fact.url) <= _TEAMS_URL  # a cut address would lead nowhere
+        # An address too long is left out: a cut one would lead nowhere.
+        if fact.url and len(fact.url.encode()) <= _TEAMS_URL
     ]
     if actions:
         card["actions"] = actions
@@ -274,26 +287,6 @@ def _teams(body: dict[str, Any], delivery_id: str) -> dict[str, Any]:
 
 def _text_block(text: str, **style: Any) -> dict[str, Any]:
     return {"type": "TextBlock", "text": text, "wrap": True, **style}
-
-
-def _clip(text: str, limit: int, escape: Callable[[str], str] = str) -> str:
-    """Return `text`, each character passed through `escape`, cut with "…" to `limit` wide.
-
-    A cut never falls inside an escaped character (Slack's `&amp;` stays whole).
-    """
-    whole = "".join(map(escape, text))
-    if width(whole) <= limit:
-        return whole
-    if limit < 1:
-        return ""
-    kept, used = [], 0
-    for char in text:
-        piece = escape(char)
-        if used + width(piece) > limit - 1:  # leave room for the ellipsis
-            break
-        kept.append(piece)
-        used += width(piece)
-    return "".join(kept).rstrip() + "…"
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any], str], Any]] = {

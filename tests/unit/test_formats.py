@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.delivery import chat, formats
+from daemon.delivery import chat, formats, markup
 from daemon.model import deadlines, documents
 from daemon.model.pledge import Pledge, Source
 from daemon.model.schedule import Notice, NoticeType
@@ -71,6 +71,7 @@ DRAFT = Pledge(
 AUDIT = Pledge(
     id="audit-report",
     title="Publish the audit report",
+    description="An independent audit of the 2023 budget.\nPublished in full, with the auditors' notes.",
     parties=("Ministry of Finance",),
     source=Source(
         title="Audit report promised for the end of May",
@@ -83,6 +84,15 @@ AUDIT = Pledge(
     ),
 )
 PORTAL = Pledge(id="open-data-portal", title="Open a public data portal", status=Status.IN_PROGRESS)
+# A pledge whose texts look like markup: each chat format must show them as written.
+BRIDGE = Pledge(
+    id="bridge_repair",
+    title="[Click here](https://evil.example) **urgent**",
+    description="Repair the *old* bridge.\n- before the floods\n> @everyone",
+    parties=("City_Council", "<@U123>"),
+    status=Status.BROKEN,
+    window=BY_AUGUST,
+)
 
 CASES: dict[str, dict[str, Any]] = {
     "reminder": documents.notice_body(
@@ -107,6 +117,14 @@ CASES: dict[str, dict[str, Any]] = {
         note=None,
         evidence=None,
         actor=None,
+    ),
+    "broken": documents.status_body(
+        BRIDGE,
+        datetime(2016, 9, 2, 9, tzinfo=UTC),
+        old_status="stalled",
+        note="No work started; see _minutes_ of 1 Sep.",
+        evidence="council minutes #12",
+        actor="@here",
     ),
     "instant": documents.notice_body(
         AUDIT,
@@ -226,7 +244,10 @@ BODIES = st.fixed_dictionaries(
                 "commitment": st.fixed_dictionaries(
                     {},
                     optional={
-                        **{key: ANY_JSON for key in ("id", "title", "status", "parties")},
+                        **{
+                            key: ANY_JSON
+                            for key in ("id", "title", "description", "status", "parties")
+                        },
                         "source": _field(
                             st.fixed_dictionaries(
                                 {},
@@ -421,6 +442,13 @@ class TestWords:
         assert [fact.label for fact in summary.facts] == ["Deadline", "Change", "Status"]
         assert summary.line == "Status changed to in progress: Open a public data portal"
 
+    def test_control_characters_are_dropped(self) -> None:
+        pledge = dataclasses.replace(
+            DRAFT, title="Draft\x00 constitution\x07", description="a\x1b\nb\x7f"
+        )
+        summary = chat.summarize(documents.notice_body(pledge, Notice(NoticeType.DUE, OPENS)))
+        assert (summary.title, summary.description) == ("Draft constitution", "a\nb")
+
     def test_only_web_addresses_become_links(self) -> None:
         body = documents.status_body(
             DRAFT, OPENS, old_status="open", note=None, evidence="the minutes", actor=None
@@ -476,12 +504,12 @@ class TestSlack:
 
     def test_it_keeps_every_text_within_slacks_limits(self) -> None:
         message = render("slack", huge_body("x" * 10_000))
-        assert formats.width(message["text"]) <= 3000
+        assert markup.width(message["text"]) <= 3000
         for block in message["blocks"]:
             texts = [block["text"]] if "text" in block else block["elements"]
-            assert all(formats.width(text["text"]) <= 3000 for text in texts)
+            assert all(markup.width(text["text"]) <= 3000 for text in texts)
             assert len(block.get("fields", [])) <= 10
-            assert all(formats.width(field["text"]) <= 2000 for field in block.get("fields", []))
+            assert all(markup.width(field["text"]) <= 2000 for field in block.get("fields", []))
 
 
 def huge_body(text: str, parties: int = 30) -> dict[str, Any]:
@@ -489,6 +517,7 @@ def huge_body(text: str, parties: int = 30) -> dict[str, Any]:
     pledge = Pledge(
         id=text,
         title=text,
+        description=text,
         parties=(text,) * parties,
         source=Source(title=text, publisher=text, url="https://example.org/" + text),
         window=deadlines.Window(text, OPENS, CLOSES, deadlines.Precision.RANGE, "Europe/Moscow"),
@@ -505,18 +534,18 @@ def huge_body(text: str, parties: int = 30) -> dict[str, Any]:
 
 def assert_within_discord_limits(message: dict[str, Any]) -> None:
     assert message["allowed_mentions"] == {"parse": []}
-    assert 0 < formats.width(message["content"]) <= 2000
+    assert 0 < markup.width(message["content"]) <= 2000
     [embed] = message["embeds"]
-    assert 0 < formats.width(embed["title"]) <= 256
-    assert formats.width(embed.get("description", "")) <= 4096
+    assert 0 < markup.width(embed["title"]) <= 256
+    assert markup.width(embed.get("description", "")) <= 4096
     assert len(embed["fields"]) <= 25
     for field in embed["fields"]:
-        assert 0 < formats.width(field["name"]) <= 256
-        assert 0 < formats.width(field["value"]) <= 1024
-    assert 0 < formats.width(embed["footer"]["text"]) <= 2048
+        assert 0 < markup.width(field["name"]) <= 256
+        assert 0 < markup.width(field["value"]) <= 1024
+    assert 0 < markup.width(embed["footer"]["text"]) <= 2048
     texts = [embed["title"], embed.get("description", ""), embed["footer"]["text"]]
     texts += [field["name"] + field["value"] for field in embed["fields"]]
-    assert sum(map(formats.width, texts)) <= 6000
+    assert sum(map(markup.width, texts)) <= 6000
 
 
 class TestDiscord:
@@ -594,10 +623,167 @@ class TestTeams:
     def test_a_card_without_addresses_has_no_actions(self) -> None:
         assert "actions" not in render("teams", CASES["due"])["attachments"][0]["content"]
 
-    @pytest.mark.parametrize("text", ["x" * 10_000, "😀" * 10_000])
+    @pytest.mark.parametrize(
+        "text", ["x" * 10_000, "😀" * 10_000, "€" * 10_000, "[" * 10_000, "\x01" * 10_000]
+    )
     def test_a_huge_pledge_stays_under_teams_28_kb_message_limit(self, text: str) -> None:
         content, _ = formats.render("teams", huge_body(text), delivery_id=DELIVERY_ID)
         assert len(content) < 28_000
+
+    def test_addresses_of_wide_characters_count_in_bytes(self) -> None:
+        text = "€" * 5000
+        url = "https://example.org/" + "€" * 1975  # 1995 characters, 5945 bytes
+        pledge = Pledge(
+            id=text,
+            title=text,
+            description=text,
+            parties=(text,),
+            source=Source(title=text, publisher=text, url=url),
+            window=deadlines.Window(
+                text, OPENS, CLOSES, deadlines.Precision.RANGE, "Europe/Moscow"
+            ),
+        )
+        body = documents.status_body(
+            pledge, OPENS, old_status=text, note=text, evidence=url, actor=text
+        )
+        content, _ = formats.render("teams", body, delivery_id=DELIVERY_ID)
+        assert len(content) < 28_000
+
+
+EVIL = "[Click here](https://evil.example) **urgent**"
+# Markup that would be live on each platform: bold "urgent", or a link to evil.example
+# made of the pledge's own brackets.
+LIVE_MARKUP = {
+    "slack": re.compile(r"\*\*?urgent|<https://evil"),
+    "discord": re.compile(r"(?<!\\)\*\*?urgent|(?<!\\)\]\(https://evil"),
+    "teams": re.compile(r"(?<!\\)\*\*?urgent|(?<!\\)\]\(https://evil"),
+}
+RED = 0xE74C3C
+
+
+def hostile_body(text: str) -> dict[str, Any]:
+    """Return a status change with `text` in every text its pledge and change carry."""
+    pledge = Pledge(
+        id="hostile",
+        title=text,
+        description=text,
+        parties=(text, text),
+        tags=(text,),
+        source=Source(title=text, publisher=text, url="https://example.org/source"),
+        window=deadlines.Window(text, OPENS, CLOSES, deadlines.Precision.RANGE, "Europe/Moscow"),
+    )
+    return documents.status_body(
+        pledge, OPENS, old_status="open", note=text, evidence=text, actor=text
+    )
+
+
+def texts_of(document: Any) -> list[str]:
+    """Return every string in a rendered message, however deep."""
+    if isinstance(document, str):
+        return [document]
+    if isinstance(document, dict):
+        return [text for value in document.values() for text in texts_of(value)]
+    if isinstance(document, list):
+        return [text for value in document for text in texts_of(value)]
+    return []
+
+
+def mrkdwn_objects(document: Any) -> list[dict[str, Any]]:
+    if isinstance(document, dict):
+        found = [document] if document.get("type") == "mrkdwn" else []
+        return found + [o for value in document.values() for o in mrkdwn_objects(value)]
+    if isinstance(document, list):
+        return [o for value in document for o in mrkdwn_objects(value)]
+    return []
+
+
+class TestPledgeText:
+    """Pledge text shows as written on every chat platform: no links, bold or pings of its own."""
+
+    @pytest.mark.parametrize("format_", ["slack", "discord", "teams"])
+    def test_a_title_with_a_markdown_link_and_bold_stays_text(self, format_: str) -> None:
+        message = render(format_, hostile_body(EVIL))
+        live = [text for text in texts_of(message) if LIVE_MARKUP[format_].search(text)]
+        assert live == []
+        assert "Click here" in json.dumps(message)
+
+    def test_slack_makes_no_link_of_its_own_from_pledge_text(self) -> None:
+        """verbatim: Slack leaves bare addresses and names in the text unlinked."""
+        objects = mrkdwn_objects(render("slack", hostile_body(EVIL)))
+        assert objects and all(o.get("verbatim") is True for o in objects)
+
+    @pytest.mark.parametrize("format_", ["discord", "teams"])
+    def test_each_markup_character_is_escaped_with_a_backslash(self, format_: str) -> None:
+        message = render(format_, hostile_body(EVIL))
+        assert r"\[Click here\](https://evil.example) \*\*urgent\*\*" in texts_of(message)
+
+    def test_on_slack_bold_markers_become_look_alikes(self) -> None:
+        heading = render("slack", hostile_body(EVIL))["blocks"][0]["text"]["text"]
+        star = "\N{ASTERISK OPERATOR}"
+        assert heading.startswith(
+            f"*[Click here](https://evil.example) {star * 2}urgent{star * 2}*"
+        )
+
+    def test_everyone_and_here_never_ping_on_discord(self) -> None:
+        body = hostile_body("@everyone and @here, see <@123> and <@&456>")
+        message = render("discord", body)
+        assert message["allowed_mentions"] == {"parse": []}
+        for text in texts_of(message):
+            assert "@everyone" not in text and "@here" not in text
+            assert not re.search(r"(?<!\\)<@", text)
+        assert message["content"].startswith(
+            "Status changed to open: @\u200beveryone and @\u200bhere, see \\<@123> and \\<@&456>"
+        )
+
+    @pytest.mark.parametrize("format_", ["slack", "discord", "teams"])
+    def test_the_description_is_shown(self, format_: str) -> None:
+        pledge = dataclasses.replace(DRAFT, description="A draft agreed by both sides.")
+        body = documents.notice_body(pledge, Notice(NoticeType.DUE, OPENS))
+        assert any("A draft agreed by both sides." in t for t in texts_of(render(format_, body)))
+
+    def test_a_long_description_is_cut_within_slacks_block_text(self) -> None:
+        pledge = dataclasses.replace(DRAFT, description="&" * 5000)
+        message = render("slack", documents.notice_body(pledge, Notice(NoticeType.DUE, OPENS)))
+        heading = message["blocks"][0]["text"]["text"]
+        assert heading.startswith("*Draft constitution for Syria*\n&amp;&amp;")
+        assert heading.endswith("&amp;…")  # never a piece of an entity before the cut
+        assert len(heading) <= 3000
+
+    def test_a_long_description_is_cut_within_discords_limits(self) -> None:
+        pledge = dataclasses.replace(DRAFT, description="*" * 9000)
+        message = render("discord", documents.notice_body(pledge, Notice(NoticeType.DUE, OPENS)))
+        assert_within_discord_limits(message)
+        description = message["embeds"][0]["description"]
+        assert description == "\\*" * 2047 + "…"  # never a lone backslash before the cut
+
+    def test_on_discord_a_description_and_a_note_share_the_room(self) -> None:
+        body = documents.status_body(
+            dataclasses.replace(DRAFT, description="d" * 9000),
+            OPENS, old_status="open", note="n" * 9000, evidence=None, actor=None,
+        )  # fmt: skip
+        description = render("discord", body)["embeds"][0]["description"]
+        assert len(description) <= 4096
+        first, note = description.split("\n\n**Note**\n")
+        assert first.startswith("d" * 2000) and note.startswith("n" * 2000)
+
+    def test_a_long_description_is_cut_on_teams(self) -> None:
+        pledge = dataclasses.replace(DRAFT, description="[" * 9000)
+        body = documents.notice_body(pledge, Notice(NoticeType.DUE, OPENS))
+        blocks = render("teams", body)["attachments"][0]["content"]["body"]
+        assert {"type": "TextBlock", "text": "\\[" * 749 + "…", "wrap": True} in blocks
+
+    def test_a_change_to_broken_is_red_like_overdue(self) -> None:
+        body = documents.status_body(
+            dataclasses.replace(DRAFT, status=Status.BROKEN),
+            OPENS, old_status="in_progress", note=None, evidence=None, actor=None,
+        )  # fmt: skip
+        assert render("discord", body)["embeds"][0]["color"] == RED
+        assert render("discord", CASES["overdue"])["embeds"][0]["color"] == RED
+        headline = render("teams", body)["attachments"][0]["content"]["body"][1]
+        assert (headline["text"], headline["color"]) == ("Status changed to broken", "Attention")
+
+    def test_a_change_to_kept_stays_green(self) -> None:
+        assert render("discord", CASES["status_changed"])["embeds"][0]["color"] == 0x2ECC71
 
 
 class TestCloudEvents:
