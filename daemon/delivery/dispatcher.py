@@ -313,9 +313,18 @@ class Dispatcher:
             )
         elif decision.state == "delivered":
             logger.info("notice delivered", extra={"action": "notice_delivered", **fields})
+        elif decision.disable_webhook:
+            # Not a retry: the delivery waits, pending, until an operator enables the webhook.
+            logger.warning(
+                "webhook disabled after 410 Gone, delivery held until it is enabled again",
+                extra={"action": "webhook_disabled", "error": outcome.error, **fields},
+            )
         elif decision.state == "dead":
             logger.warning(
-                "delivery dead", extra={"action": "delivery_dead", "error": outcome.error, **fields}
+                "delivery dead, the failure is permanent, no more attempts"
+                if outcome.permanent
+                else "delivery dead after its last retry, no more attempts",
+                extra={"action": "delivery_dead", "error": outcome.error, **fields},
             )
         else:
             logger.warning(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -248,6 +250,97 @@ def test_the_receivers_signals_shape_the_next_attempt(
         dispatcher.send_due()
         _wait(done, 1)
         assert _states(engine) == {"desk": ["delivered"]}
+
+
+class TestOutcomeLogLines:
+    """Each recorded attempt logs one line saying what follows: delivered, retry, held or dead."""
+
+    @staticmethod
+    def _logged(
+        engine: Engine,
+        settings: Settings,
+        dispatchers: list[tuple[Dispatcher, httpx.Client]],
+        caplog: pytest.LogCaptureFixture,
+        attempts: int = 1,
+    ) -> list[dict[str, Any]]:
+        """Send one notice `attempts` times; return the lines logged, each as its fields and message."""
+        caplog.set_level(logging.INFO, logger="daemon.delivery")
+        _enqueue(engine, settings)
+        dispatcher, done = _dispatcher(engine, settings, dispatchers)
+        for _ in range(attempts):
+            dispatcher.send_due()
+            _wait(done, 1)
+        # An attempt is counted (and `_wait` returns) just before its line is logged.
+        deadline = time.monotonic() + 5
+        while True:
+            lines = [
+                {**vars(record), "message": record.getMessage()}
+                for record in caplog.records
+                if hasattr(record, "delivery")
+            ]
+            if len(lines) >= attempts or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.01)
+
+    def test_a_410_logs_the_webhook_disabled_and_the_delivery_held_not_a_retry(
+        self,
+        engine: Engine,
+        receiver: Receiver,
+        dispatchers: list[tuple[Dispatcher, httpx.Client]],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        path = f"/gone/{uuid.uuid4().hex}"
+        receiver.answer[path] = 410
+        settings = _settings(receiver, {"desk": path})
+        [line] = self._logged(engine, settings, dispatchers, caplog)
+        with connector.read(engine) as conn:
+            delivery = outbox.listing(conn)[0]["id"]
+        assert line["levelno"] == logging.WARNING
+        assert (line["action"], line["webhook"], line["delivery"]) == (
+            "webhook_disabled",
+            "desk",
+            delivery,
+        )
+        assert line["message"] == (
+            "webhook disabled after 410 Gone, delivery held until it is enabled again"
+        )
+
+    def test_a_failure_logs_the_retry_then_dead_after_the_last_retry(
+        self,
+        engine: Engine,
+        receiver: Receiver,
+        dispatchers: list[tuple[Dispatcher, httpx.Client]],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        path = f"/fail/{uuid.uuid4().hex}"
+        receiver.answer[path] = 500
+        settings = _settings(receiver, {"desk": path}, retry_schedule="0")
+        # The first try and the one retry of the schedule.
+        retried, dead = self._logged(engine, settings, dispatchers, caplog, attempts=2)
+        assert (retried["levelno"], retried["action"]) == (logging.WARNING, "delivery_retry")
+        assert retried["message"] == "delivery failed, will retry"
+        assert retried["retry_at"] is not None
+        assert (dead["levelno"], dead["action"], dead["error"]) == (
+            logging.WARNING,
+            "delivery_dead",
+            "HTTP 500",
+        )
+        assert dead["message"] == "delivery dead after its last retry, no more attempts"
+
+    def test_a_permanent_failure_logs_the_delivery_dead_at_once(
+        self,
+        engine: Engine,
+        receiver: Receiver,
+        dispatchers: list[tuple[Dispatcher, httpx.Client]],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """The receiver's own address, refused by the guard: no retry could help."""
+        path = f"/refused/{uuid.uuid4().hex}"
+        settings = Settings(webhooks={"desk": {"url": receiver.url + path}})  # type: ignore[arg-type]
+        [line] = self._logged(engine, settings, dispatchers, caplog)
+        assert (line["levelno"], line["action"]) == (logging.WARNING, "delivery_dead")
+        assert line["message"] == "delivery dead, the failure is permanent, no more attempts"
+        assert receiver.at(path) == []
 
 
 def test_a_receiver_that_never_answers_times_out_and_waits_at_least_a_minute(
