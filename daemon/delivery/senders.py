@@ -87,6 +87,7 @@ class SenderPool:
         self._clock = clock
         self._per_webhook = per_webhook
         self._out = out or sys.stdout
+        self._out_lock = threading.Lock()  # one console line at a time (`_write_line`)
         self._on_done = on_done  # wakes the drain: a send finished
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send")
         self._lock = threading.Lock()
@@ -266,7 +267,7 @@ class SenderPool:
         """Post one delivery and return how it went; never raises for the receiver's faults."""
         started = time.perf_counter()
         if row.webhook == CONSOLE:
-            print(formats.console_line(row.body), file=self._out, flush=True)
+            self._write_line(formats.console_line(row.body))
             return retry.Outcome(None, None, _elapsed_ms(started))
         hook = self.settings.webhooks.get(row.webhook)
         if hook is None:
@@ -300,6 +301,16 @@ class SenderPool:
             _elapsed_ms(started),
             retry_after=retry.parse_retry_after(response.headers.get("retry-after"), self._clock()),
         )
+
+    def _write_line(self, line: str) -> None:
+        """Write one console line with its newline, in one call, under the pool's lock.
+
+        `print` writes the text and the newline separately: from several
+        senders at once, lines ran into each other.
+        """
+        with self._out_lock:
+            self._out.write(line + "\n")
+            self._out.flush()
 
     def _request(self, row: Row, hook: WebhookSettings) -> tuple[bytes, dict[str, str]]:
         content, content_type = formats.render(hook.format, row.body, delivery_id=row.id)

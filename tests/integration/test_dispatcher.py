@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import threading
@@ -9,14 +10,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 from standardwebhooks.webhooks import Webhook
 
-from daemon.delivery import guard
+from daemon.delivery import formats, guard
 from daemon.delivery.dispatcher import PREFETCH, Dispatcher
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import NoticeType, Policy
@@ -98,7 +99,11 @@ def dispatchers() -> Iterator[list[tuple[Dispatcher, httpx.Client]]]:
 
 
 def _dispatcher(
-    engine: Engine, settings: Settings, made: list[tuple[Dispatcher, httpx.Client]], **options: int
+    engine: Engine,
+    settings: Settings,
+    made: list[tuple[Dispatcher, httpx.Client]],
+    out: TextIO | None = None,
+    **options: int,
 ) -> tuple[Dispatcher, threading.Semaphore]:
     """Return a dispatcher whose finished sends wake a drain run, as the daemon's do.
 
@@ -129,6 +134,7 @@ def _dispatcher(
         worker="test",
         on_done=wake,
         on_attempt=lambda *_: done.release(),
+        out=out,
         **options,
     )
     made.append((dispatcher, client))
@@ -600,3 +606,50 @@ def test_the_console_takes_every_notice_when_no_webhook_is_configured(
     _wait(done, 1)
     assert "commitment.due draft: Draft constitution" in capsys.readouterr().out
     assert _states(engine) == {"console": ["delivered"]}
+
+
+class _CuttingStream(io.StringIO):
+    """A stream that, after a write ending mid-line, waits for another thread to write.
+
+    A line written in two calls (the text, then its newline) from several
+    threads is then certain to be cut by another thread's text.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._wrote = threading.Condition()
+        self._writes = 0
+
+    def write(self, text: str) -> int:
+        with self._wrote:
+            written = super().write(text)
+            self._writes += 1
+            self._wrote.notify_all()
+            if not text.endswith("\n"):
+                seen = self._writes
+                self._wrote.wait_for(lambda: self._writes > seen, timeout=1)
+        return written
+
+
+def test_console_lines_from_several_senders_are_written_whole(
+    engine: Engine, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    count = 12
+    bodies = [
+        {
+            "type": "commitment.due",
+            "timestamp": "2016-08-01T00:00:00+03:00",
+            "data": {"commitment": {"id": "draft", "title": f"Draft constitution {i}"}},
+        }
+        for i in range(count)
+    ]
+    with connector.write(engine) as conn:
+        for i, body in enumerate(bodies):
+            at = _now() - timedelta(seconds=i + 1)
+            outbox.enqueue(conn, "draft", NoticeType.DUE, at, body, [], now=_now(), webhooks={})
+    out = _CuttingStream()
+    dispatcher, done = _dispatcher(engine, Settings(), dispatchers, out, workers=8, per_webhook=4)
+    dispatcher.send_due()
+    _wait(done, count)
+    expected = sorted(formats.console_line(body) for body in bodies)
+    assert sorted(out.getvalue().splitlines()) == expected
