@@ -1,4 +1,4 @@
-"""Sending notices: formats and signatures (pure), the target guard, the dispatcher."""
+"""Sending notices: formats and signatures (pure), the target guard, the senders and the dispatcher."""
 
 from __future__ import annotations
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
 
 import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 from standardwebhooks.webhooks import Webhook
 
-from daemon.delivery import guard
+from daemon.delivery import formats, guard
 from daemon.delivery.dispatcher import PREFETCH, Dispatcher
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import NoticeType, Policy
@@ -96,7 +99,11 @@ def dispatchers() -> Iterator[list[tuple[Dispatcher, httpx.Client]]]:
 
 
 def _dispatcher(
-    engine: Engine, settings: Settings, made: list[tuple[Dispatcher, httpx.Client]], **options: int
+    engine: Engine,
+    settings: Settings,
+    made: list[tuple[Dispatcher, httpx.Client]],
+    out: TextIO | None = None,
+    **options: int,
 ) -> tuple[Dispatcher, threading.Semaphore]:
     """Return a dispatcher whose finished sends wake a drain run, as the daemon's do.
 
@@ -127,6 +134,7 @@ def _dispatcher(
         worker="test",
         on_done=wake,
         on_attempt=lambda *_: done.release(),
+        out=out,
         **options,
     )
     made.append((dispatcher, client))
@@ -248,6 +256,97 @@ def test_the_receivers_signals_shape_the_next_attempt(
         dispatcher.send_due()
         _wait(done, 1)
         assert _states(engine) == {"desk": ["delivered"]}
+
+
+class TestOutcomeLogLines:
+    """Each recorded attempt logs one line saying what follows: delivered, retry, held or dead."""
+
+    @staticmethod
+    def _logged(
+        engine: Engine,
+        settings: Settings,
+        dispatchers: list[tuple[Dispatcher, httpx.Client]],
+        caplog: pytest.LogCaptureFixture,
+        attempts: int = 1,
+    ) -> list[dict[str, Any]]:
+        """Send one notice `attempts` times; return the lines logged, each as its fields and message."""
+        caplog.set_level(logging.INFO, logger="daemon.delivery")
+        _enqueue(engine, settings)
+        dispatcher, done = _dispatcher(engine, settings, dispatchers)
+        for _ in range(attempts):
+            dispatcher.send_due()
+            _wait(done, 1)
+        # An attempt is counted (and `_wait` returns) just before its line is logged.
+        deadline = time.monotonic() + 5
+        while True:
+            lines = [
+                {**vars(record), "message": record.getMessage()}
+                for record in caplog.records
+                if hasattr(record, "delivery")
+            ]
+            if len(lines) >= attempts or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.01)
+
+    def test_a_410_logs_the_webhook_disabled_and_the_delivery_held_not_a_retry(
+        self,
+        engine: Engine,
+        receiver: Receiver,
+        dispatchers: list[tuple[Dispatcher, httpx.Client]],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        path = f"/gone/{uuid.uuid4().hex}"
+        receiver.answer[path] = 410
+        settings = _settings(receiver, {"desk": path})
+        [line] = self._logged(engine, settings, dispatchers, caplog)
+        with connector.read(engine) as conn:
+            delivery = outbox.listing(conn)[0]["id"]
+        assert line["levelno"] == logging.WARNING
+        assert (line["action"], line["webhook"], line["delivery"]) == (
+            "webhook_disabled",
+            "desk",
+            delivery,
+        )
+        assert line["message"] == (
+            "webhook disabled after 410 Gone, delivery held until it is enabled again"
+        )
+
+    def test_a_failure_logs_the_retry_then_dead_after_the_last_retry(
+        self,
+        engine: Engine,
+        receiver: Receiver,
+        dispatchers: list[tuple[Dispatcher, httpx.Client]],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        path = f"/fail/{uuid.uuid4().hex}"
+        receiver.answer[path] = 500
+        settings = _settings(receiver, {"desk": path}, retry_schedule="0")
+        # The first try and the one retry of the schedule.
+        retried, dead = self._logged(engine, settings, dispatchers, caplog, attempts=2)
+        assert (retried["levelno"], retried["action"]) == (logging.WARNING, "delivery_retry")
+        assert retried["message"] == "delivery failed, will retry"
+        assert retried["retry_at"] is not None
+        assert (dead["levelno"], dead["action"], dead["error"]) == (
+            logging.WARNING,
+            "delivery_dead",
+            "HTTP 500",
+        )
+        assert dead["message"] == "delivery dead after its last retry, no more attempts"
+
+    def test_a_permanent_failure_logs_the_delivery_dead_at_once(
+        self,
+        engine: Engine,
+        receiver: Receiver,
+        dispatchers: list[tuple[Dispatcher, httpx.Client]],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """The receiver's own address, refused by the guard: no retry could help."""
+        path = f"/refused/{uuid.uuid4().hex}"
+        settings = Settings(webhooks={"desk": {"url": receiver.url + path}})  # type: ignore[arg-type]
+        [line] = self._logged(engine, settings, dispatchers, caplog)
+        assert (line["levelno"], line["action"]) == (logging.WARNING, "delivery_dead")
+        assert line["message"] == "delivery dead, the failure is permanent, no more attempts"
+        assert receiver.at(path) == []
 
 
 def test_a_receiver_that_never_answers_times_out_and_waits_at_least_a_minute(
@@ -507,3 +606,50 @@ def test_the_console_takes_every_notice_when_no_webhook_is_configured(
     _wait(done, 1)
     assert "commitment.due draft: Draft constitution" in capsys.readouterr().out
     assert _states(engine) == {"console": ["delivered"]}
+
+
+class _CuttingStream(io.StringIO):
+    """A stream that, after a write ending mid-line, waits for another thread to write.
+
+    A line written in two calls (the text, then its newline) from several
+    threads is then certain to be cut by another thread's text.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._wrote = threading.Condition()
+        self._writes = 0
+
+    def write(self, text: str) -> int:
+        with self._wrote:
+            written = super().write(text)
+            self._writes += 1
+            self._wrote.notify_all()
+            if not text.endswith("\n"):
+                seen = self._writes
+                self._wrote.wait_for(lambda: self._writes > seen, timeout=1)
+        return written
+
+
+def test_console_lines_from_several_senders_are_written_whole(
+    engine: Engine, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    count = 12
+    bodies = [
+        {
+            "type": "commitment.due",
+            "timestamp": "2016-08-01T00:00:00+03:00",
+            "data": {"commitment": {"id": "draft", "title": f"Draft constitution {i}"}},
+        }
+        for i in range(count)
+    ]
+    with connector.write(engine) as conn:
+        for i, body in enumerate(bodies):
+            at = _now() - timedelta(seconds=i + 1)
+            outbox.enqueue(conn, "draft", NoticeType.DUE, at, body, [], now=_now(), webhooks={})
+    out = _CuttingStream()
+    dispatcher, done = _dispatcher(engine, Settings(), dispatchers, out, workers=8, per_webhook=4)
+    dispatcher.send_due()
+    _wait(done, count)
+    expected = sorted(formats.console_line(body) for body in bodies)
+    assert sorted(out.getvalue().splitlines()) == expected
