@@ -131,12 +131,12 @@ class Holds:
 
     Nothing indexes a snooze's end, so counting the snoozed pledges reads every
     pledge. The counts are kept while `generation()` returns the same token
-    (it changes when the tables may have: `Daemon.generation`) and no hold
+    (it changes when the tables may have: `ChangeWatch.generation`) and no hold
     counted has ended yet.
 
     Usage::
 
-        holds = Holds(engine, daemon.generation)
+        holds = Holds(engine, daemon.watch.generation)
         found = holds.check(now)
     """
 

@@ -51,7 +51,9 @@ def create_app(
     default zone (else UTC) of the commitments it is sent. `instruments`, when
     given, are served at /metrics.
     """
-    app = FastAPI(title="pledgewatch", version=__version__)
+    # No /docs or /redoc: those pages have the browser fetch Swagger UI and ReDoc from a
+    # CDN, and nothing the daemon serves may load from outside. /openapi.json stays.
+    app = FastAPI(title="pledgewatch", version=__version__, docs_url=None, redoc_url=None)
 
     @app.get(
         "/livez",

@@ -204,6 +204,22 @@ class TestAccess:
         assert TOKEN not in result.stdout + result.stderr
 
 
+class TestSchema:
+    def test_the_schema_is_served_but_no_docs_page_that_loads_from_a_cdn(
+        self, untouched: process.Daemon
+    ) -> None:
+        """Swagger UI and ReDoc pages load their code from a CDN: none is served."""
+        for path in ("/docs", "/docs/oauth2-redirect", "/redoc"):
+            response = httpx.get(f"{untouched.url}{path}", timeout=10)
+            assert response.status_code == 404, f"{path}: {response.status_code}"
+        response = httpx.get(f"{untouched.url}/openapi.json", timeout=10)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        schema = response.json()
+        assert schema["info"]["title"] == "pledgewatch"
+        assert "/api/commitments/{commitment_id}/status" in schema["paths"]
+
+
 class TestStatus:
     def test_the_right_token_changes_the_status_records_it_and_notifies(
         self, daemon: process.Daemon, receiver: Receiver, hook_path: str
