@@ -109,14 +109,44 @@ def load_settings(ctx: typer.Context) -> Settings:
         fail(f"configuration error: {exc}", EXIT_CONFIG)
 
 
-def open_engine(settings: Settings, *, migrate: bool = True) -> Engine:
-    """Return an engine on a migrated database, or exit 1 saying what is wrong."""
+def database_url(settings: Settings) -> str:
+    """Return the database URL the settings name, with a SQLite file's path made absolute."""
+    from daemon.store import connector
+
+    return connector.absolute_url(settings.effective_database_url())
+
+
+def missing_database(url: str) -> str | None:
+    """Return why the database at `url` cannot be used without creating it, else None.
+
+    Only a SQLite file can be missing: a PostgreSQL database answers or not.
+    """
+    from daemon.store import connector
+
+    file = connector.sqlite_file(url)
+    if file is None or file.exists():
+        return None
+    return (
+        f"the database {file} does not exist: set PLEDGEWATCH_DATABASE_URL to use another, "
+        "or create it with `pledgewatch migrate`"
+    )
+
+
+def open_engine(settings: Settings, *, create: bool = False, migrate: bool = True) -> Engine:
+    """Return an engine on a migrated database, or exit saying what is wrong.
+
+    Only a command that writes passes `create`: any other exits 78 when the
+    SQLite file is not there, instead of reading an empty one it made.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
     from daemon.settings import mask_database_url
     from daemon.store import connector
 
-    url = settings.effective_database_url()
+    url = database_url(settings)
+    missing = None if create else missing_database(url)
+    if missing:
+        fail(f"configuration error: {missing}", EXIT_CONFIG)
     try:
         engine = connector.make_engine(url)
         if migrate:

@@ -35,7 +35,7 @@ def import_(
             loaded = seeds.load(paths, default_zone=settings.zone, now=now)
     except seeds.SeedError as exc:
         common.fail(str(exc), common.EXIT_INPUT)
-    engine = common.open_engine(settings)
+    engine = common.open_engine(settings, create=True)
     actor = f"import:{getpass.getuser()}"
     try:
         with seeds.bulk(), engine.connect() as conn:

@@ -37,7 +37,7 @@ def migrate(ctx: typer.Context) -> None:
     """Apply the database migrations up to head."""
     from daemon.store import connector
 
-    engine = common.open_engine(common.load_settings(ctx))
+    engine = common.open_engine(common.load_settings(ctx), create=True)
     typer.echo(f"database at revision {connector.current_revision(engine)}")
 
 
@@ -45,13 +45,21 @@ def migrate(ctx: typer.Context) -> None:
 def check_config(ctx: typer.Context, as_json: common.JsonFlag = False) -> None:
     """Validate the environment and print the effective settings, secrets masked."""
     from daemon.service import checks
+    from daemon.settings import mask_database_url
 
     settings = common.load_settings(ctx)
-    engine = common.open_engine(settings, migrate=False)
-    found = [checks.database(engine)]
-    if found[0].status != "fail":
-        found.append(checks.migrations(engine))
-    report = {"settings": settings.masked(), "checks": {c.name: c.document() for c in found}}
+    url = common.database_url(settings)
+    missing = common.missing_database(url)
+    if missing:
+        found = [checks.Check("database:file", "fail", output=missing)]
+    else:
+        engine = common.open_engine(settings, migrate=False)
+        found = [checks.database(engine)]
+        if found[0].status != "fail":
+            found.append(checks.migrations(engine))
+    # The path SQLite will open, whatever folder the command runs in.
+    shown = {**settings.masked(), "database_url": mask_database_url(url)}
+    report = {"settings": shown, "checks": {c.name: c.document() for c in found}}
     if as_json:
         common.print_json(report)
     else:
@@ -60,6 +68,8 @@ def check_config(ctx: typer.Context, as_json: common.JsonFlag = False) -> None:
             typer.echo(
                 f"{check.name}: {check.status}" + (f" ({check.output})" if check.output else "")
             )
+    if missing:
+        raise typer.Exit(common.EXIT_CONFIG)
     if found[0].status == "fail":
         raise typer.Exit(common.EXIT_RUNTIME)
 
