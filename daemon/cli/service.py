@@ -57,18 +57,19 @@ def check_config(ctx: typer.Context, as_json: common.JsonFlag = False) -> None:
         found = [checks.database(engine)]
         if found[0].status != "fail":
             found.append(checks.migrations(engine))
+    targets = checks.webhook_targets(settings)
     # The path SQLite will open, whatever folder the command runs in.
     shown = {**settings.masked(), "database_url": mask_database_url(url)}
-    report = {"settings": shown, "checks": {c.name: c.document() for c in found}}
+    report = {"settings": shown, "checks": {c.name: c.document() for c in found + targets}}
     if as_json:
         common.print_json(report)
     else:
         typer.echo(json.dumps(report["settings"], indent=2))
-        for check in found:
+        for check in found + targets:
             typer.echo(
                 f"{check.name}: {check.status}" + (f" ({check.output})" if check.output else "")
             )
-    if missing:
+    if missing or any(check.status == "fail" for check in targets):
         raise typer.Exit(common.EXIT_CONFIG)
     if found[0].status == "fail":
         raise typer.Exit(common.EXIT_RUNTIME)

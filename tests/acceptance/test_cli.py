@@ -88,3 +88,59 @@ class TestNoDatabaseYet:
         result = process.cli("check-config", settings=settings, cwd=tmp_path)
         assert "127.0.0.1:1/pledges" in result.stdout
         assert "hunter2" not in result.stdout + result.stderr
+
+
+class TestCheckConfigWebhookTargets:
+    """`check-config` judges each webhook's host with the guard every send goes through."""
+
+    URL = "http://localhost:9/hooks/T0001B0001abcdefgh?token=hunter2"
+
+    def settings(self, tmp_path: Path, **values: str) -> dict[str, str]:
+        settings = {
+            "PLEDGEWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'pledgewatch.db'}",
+            "PLEDGEWATCH_WEBHOOKS__LOCAL__URL": self.URL,
+            **values,
+        }
+        assert process.cli("migrate", settings=settings).returncode == 0
+        return settings
+
+    def test_a_webhook_on_loopback_exits_78_naming_it_with_its_token_masked(
+        self, tmp_path: Path
+    ) -> None:
+        result = process.cli("check-config", settings=self.settings(tmp_path))
+        assert result.returncode == EXIT_CONFIG, result.stdout + result.stderr
+        line = next(x for x in result.stdout.splitlines() if x.startswith("webhook:local:"))
+        assert line.startswith("webhook:local:target: fail (webhook local (http://localhost:9/")
+        assert "not a public address" in line and "PLEDGEWATCH_ALLOW_PRIVATE_TARGETS" in line
+        assert "hunter2" not in result.stdout + result.stderr
+        assert "T0001B0001abcdefgh" not in result.stdout + result.stderr
+
+    def test_the_json_report_carries_the_same_check(self, tmp_path: Path) -> None:
+        result = process.cli("check-config", "--json", settings=self.settings(tmp_path))
+        assert result.returncode == EXIT_CONFIG
+        check = json.loads(result.stdout)["checks"]["webhook:local:target"]
+        assert check["status"] == "fail" and "localhost resolves to" in check["output"]
+
+    @pytest.mark.parametrize(
+        "allowed",
+        [
+            {"PLEDGEWATCH_ALLOW_PRIVATE_TARGETS": "true"},
+            {"PLEDGEWATCH_ALLOWED_TARGETS": "127.0.0.0/8,::1/128"},
+        ],
+        ids=["allow-private", "allowed-targets"],
+    )
+    def test_a_webhook_the_settings_allow_passes(
+        self, tmp_path: Path, allowed: dict[str, str]
+    ) -> None:
+        result = process.cli("check-config", settings=self.settings(tmp_path, **allowed))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "webhook:local:target: pass" in result.stdout.splitlines()
+
+    def test_a_host_that_does_not_resolve_warns_and_passes(self, tmp_path: Path) -> None:
+        """DNS may be down for a while; the dispatcher retries such a send."""
+        settings = self.settings(
+            tmp_path, PLEDGEWATCH_WEBHOOKS__LOCAL__URL="https://hooks.nowhere.invalid/x"
+        )
+        result = process.cli("check-config", settings=settings)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "webhook:local:target: warn (" in result.stdout
