@@ -97,6 +97,35 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return seen
 
 
+def allowed_addresses(policy: Policy, host: str, port: int) -> list[IPAddress]:
+    """Return the addresses of `host` that `policy` allows a connection to, in resolver order.
+
+    Raises:
+        TargetUnresolved: `host` does not resolve now.
+        TargetRefused: none of its addresses is allowed; the message names the host and them.
+    """
+    addresses = resolve(host, port)
+    allowed = [a for a in addresses if policy.allows(a)]
+    if not allowed:
+        shown = ", ".join(str(a) for a in addresses[:4])
+        raise TargetRefused(
+            f"{host} resolves to {shown}, not a public address (allow it with "
+            "PLEDGEWATCH_ALLOWED_TARGETS or PLEDGEWATCH_ALLOW_PRIVATE_TARGETS=true)"
+        )
+    return allowed
+
+
+def check_url(policy: Policy, url: str) -> list[IPAddress]:
+    """Return the addresses a send to `url` may connect to, judged as `GuardedBackend` judges them.
+
+    Raises:
+        TargetUnresolved, TargetRefused: as `allowed_addresses`.
+    """
+    target = httpx.URL(url)
+    port = target.port or (443 if target.scheme == "https" else 80)
+    return allowed_addresses(policy, target.raw_host.decode("ascii"), port)
+
+
 _deadline = threading.local()
 
 
@@ -167,16 +196,8 @@ class GuardedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        addresses = resolve(host, port)
-        allowed = [a for a in addresses if self.policy.allows(a)]
-        if not allowed:
-            shown = ", ".join(str(a) for a in addresses[:4])
-            raise TargetRefused(
-                f"{host} resolves to {shown}, not a public address (allow it with "
-                "PLEDGEWATCH_ALLOWED_TARGETS or PLEDGEWATCH_ALLOW_PRIVATE_TARGETS=true)"
-            )
         last: Exception | None = None
-        for address in allowed:
+        for address in allowed_addresses(self.policy, host, port):
             try:
                 remaining = _remaining(timeout, httpcore.ConnectTimeout)
                 stream = super().connect_tcp(

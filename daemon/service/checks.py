@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, text
 
+from daemon.delivery import guard
+from daemon.settings import Settings, mask_url
 from daemon.store import connector, outbox, webhooks
 from daemon.store.schema import Commitment, Silence
 
@@ -190,6 +192,28 @@ def webhook(
     return Check(
         f"webhook:{name}", status, consecutive_failures, "consecutive failures", last_error
     )
+
+
+def webhook_targets(settings: Settings) -> list[Check]:
+    """Judge each webhook's host with the guard every send goes through.
+
+    A host the guard refuses fails (no send to it would ever be made); one that
+    does not resolve now warns (its sends are retried, DNS may come back).
+    """
+    policy = guard.from_settings(settings.allow_private_targets, settings.allowed_targets)
+    found: list[Check] = []
+    for name, hook in sorted(settings.webhooks.items()):
+        check = f"webhook:{name}:target"
+        shown = f"webhook {name} ({mask_url(hook.url)})"
+        try:
+            guard.check_url(policy, hook.url)
+        except guard.TargetRefused as exc:
+            found.append(Check(check, "fail", output=f"{shown}: {exc}"))
+        except guard.TargetUnresolved as exc:
+            found.append(Check(check, "warn", output=f"{shown}: {exc}; its sends are retried"))
+        else:
+            found.append(Check(check, "pass"))
+    return found
 
 
 def overall(checks: list[Check]) -> str:

@@ -82,13 +82,35 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """Return the absolute path of the SQLite file `url` names; None for another database or memory.
+
+    A relative path is read against the current folder, as SQLite reads it.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.query.get("uri"):
+        return None  # `file:...?mode=memory` and the like: SQLite reads the name itself
+    return Path(parsed.database).absolute()
+
+
+def absolute_url(url: str) -> str:
+    """Return `url` with the path of a SQLite file made absolute; any other URL as it is."""
+    file = sqlite_file(url)
+    if file is None:
+        return url
+    return make_url(url).set(database=str(file)).render_as_string(hide_password=False)
+
+
 def make_engine(url: str) -> Engine:
     """Return an engine for `url`, creating the SQLite file's folder when needed."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        file = sqlite_file(url)
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)

@@ -198,6 +198,7 @@ class TestAccess:
         assert _state(untouched.url) == before
 
     def test_check_config_masks_the_token(self, settings: dict[str, str]) -> None:
+        assert process.cli("migrate", settings=settings).returncode == 0
         result = process.cli("check-config", "--json", settings=settings)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["settings"]["api_token"] == "********"

@@ -431,6 +431,7 @@ class TestBadInput:
             f"PLEDGEWATCH_WEBHOOKS__CHAT__SECRET={SECRET}\n"
             "PLEDGEWATCH_OVERDUE_REPEAT=3d\n"
         )
+        assert process.cli("migrate", settings=settings).returncode == 0
         result = process.cli("--env-file", str(env), "check-config", "--json", settings=settings)
         assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
@@ -519,6 +520,7 @@ class TestDeadLettersAndGone:
     def test_replay_refuses_an_unknown_or_pending_delivery(
         self, sqlite_settings: dict[str, str]
     ) -> None:
+        assert process.cli("migrate", settings=sqlite_settings).returncode == 0
         unknown = process.cli("replay", "msg_nope", settings=sqlite_settings)
         neither = process.cli("replay", settings=sqlite_settings)
         assert unknown.returncode == 2 and "no delivery" in unknown.stderr

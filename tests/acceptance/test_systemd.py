@@ -303,6 +303,7 @@ class TestCheckConfig:
     ) -> None:
         credential(tmp_path / "credentials", "PLEDGEWATCH_WEBHOOKS__OPS__SECRET", SECRET)
         settings = self.settings(tmp_path, PLEDGEWATCH_WEBHOOKS__OPS__SECRET="not-a-whsec")
+        assert process.cli("migrate", settings=settings).returncode == 0
         result = process.cli("check-config", settings=settings)
         assert result.returncode == 0, result.stderr
         assert '"secret": "********"' in result.stdout

@@ -1,0 +1,92 @@
+"""The commands that hold notices back: ack, snooze and silence."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from daemon.cli import common
+from daemon.clock import system_clock
+
+app = common.app
+
+
+@app.command()
+def ack(
+    ctx: typer.Context,
+    commitment_id: common.CommitmentId,
+    note: common.Note = None,
+) -> None:
+    """Stop a pledge's overdue repeats until its next status change."""
+    from daemon.store import connector, holds
+
+    settings = common.load_settings(ctx)
+    engine = common.open_engine(settings)
+    with common.existing(commitment_id), connector.write(engine) as conn:
+        holds.acknowledge(
+            conn,
+            commitment_id,
+            now=system_clock(),
+            policy=settings.policy,
+            actor=common.actor(),
+            note=note,
+        )
+    typer.echo(f"{commitment_id}: acknowledged; overdue repeats stop until its status changes")
+
+
+@app.command()
+def snooze(
+    ctx: typer.Context,
+    commitment_id: common.CommitmentId,
+    until: common.Until = None,
+    end: Annotated[bool, typer.Option("--end", help="End the snooze now.")] = False,
+    note: common.Note = None,
+) -> None:
+    """Hold every notice of one pledge until then; what is still relevant is sent at the end."""
+    from daemon.store import connector, holds
+
+    settings = common.load_settings(ctx)
+    when = common.hold_end(until, end, settings)
+    engine = common.open_engine(settings)
+    with common.existing(commitment_id), connector.write(engine) as conn:
+        holds.snooze(
+            conn,
+            commitment_id,
+            when,
+            now=system_clock(),
+            policy=settings.policy,
+            actor=common.actor(),
+            note=note,
+        )
+    typer.echo(
+        f"{commitment_id}: " + (f"snoozed until {when.isoformat()}" if when else "snooze ended")
+    )
+
+
+@app.command()
+def silence(
+    ctx: typer.Context,
+    tag: Annotated[str, typer.Option("--tag", help="Every pledge with this tag.")],
+    until: common.Until = None,
+    end: Annotated[bool, typer.Option("--end", help="Lift the silence now.")] = False,
+    note: common.Note = None,
+) -> None:
+    """Hold the notices of every pledge with a tag until then."""
+    from daemon.store import connector, holds
+
+    settings = common.load_settings(ctx)
+    when = common.hold_end(until, end, settings)
+    engine = common.open_engine(settings)
+    with connector.write(engine) as conn:
+        count = holds.silence(
+            conn,
+            tag,
+            when,
+            now=system_clock(),
+            policy=settings.policy,
+            actor=common.actor(),
+            note=note,
+        )
+    held = f"silenced until {when.isoformat()}" if when else "silence lifted"
+    typer.echo(f"tag {tag}: {held} ({count} pledge{'s' if count != 1 else ''})")

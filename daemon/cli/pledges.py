@@ -1,0 +1,223 @@
+"""The commands on commitments: import, list, show, set-status and upcoming."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from daemon.cli import common
+from daemon.clock import system_clock
+from daemon.model import lifecycle
+from daemon.model.durations import DurationError, format_duration, parse_duration
+from daemon.model.statuses import parse_status
+
+app = common.app
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="YAML or JSON files, or folders of them.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and count, write nothing.")
+    ] = False,
+) -> None:
+    """Import commitments: one transaction, upsert by id."""
+    from daemon import seeds
+
+    settings = common.load_settings(ctx)
+    now = system_clock()
+    try:
+        with seeds.bulk():
+            loaded = seeds.load(paths, default_zone=settings.zone, now=now)
+    except seeds.SeedError as exc:
+        common.fail(str(exc), common.EXIT_INPUT)
+    engine = common.open_engine(settings, create=True)
+    actor = f"import:{getpass.getuser()}"
+    try:
+        with seeds.bulk(), engine.connect() as conn:
+            conn.execution_options(pledgewatch_write=True)
+            transaction = conn.begin()
+            try:
+                counts = seeds.apply(conn, loaded, now=now, policy=settings.policy, actor=actor)
+            except BaseException:
+                transaction.rollback()
+                raise
+            if dry_run:
+                transaction.rollback()
+            else:
+                transaction.commit()
+    except seeds.SeedError as exc:
+        common.fail(str(exc), common.EXIT_INPUT)
+    summary = ", ".join(f"{n} {what}" for what, n in counts.items())
+    typer.echo(f"{'would import' if dry_run else 'imported'} {len(loaded)} commitments: {summary}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only commitments with this status.")
+    ] = None,
+    as_json: common.JsonFlag = False,
+) -> None:
+    """List commitments with their next notice and deadline window."""
+    from daemon.model import documents
+    from daemon.store import connector, pledges
+
+    try:
+        wanted = parse_status(status) if status else None
+    except ValueError as exc:
+        common.fail(str(exc), common.EXIT_INPUT)
+    engine = common.open_engine(common.load_settings(ctx))
+    with connector.read(engine) as conn:
+        found = pledges.list_all(conn, wanted)
+    if as_json:
+        common.print_json([documents.commitment_document(s.pledge) for s in found])
+        return
+    rows = [
+        (
+            s.pledge.id,
+            s.pledge.status.value,
+            documents.isoformat(s.next_notice_at, documents.zone_of(s.pledge)) or "-",
+            common.window_text(s.pledge),
+            s.pledge.title,
+        )
+        for s in found
+    ]
+    common.table(("ID", "STATUS", "NEXT NOTICE", "DEADLINE", "TITLE"), rows)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    commitment_id: common.CommitmentId,
+    as_json: common.JsonFlag = False,
+) -> None:
+    """Show one commitment with its history, conditions and next notices."""
+    from daemon.store import connector, pledges
+
+    settings = common.load_settings(ctx)
+    engine = common.open_engine(settings)
+    with connector.read(engine) as conn:
+        with common.existing(commitment_id):
+            stored = pledges.get(conn, commitment_id)
+        detail = pledges.describe(conn, stored, settings.policy, system_clock())
+    if as_json:
+        common.print_json(detail)
+        return
+    source = detail["source"]
+    lines = [
+        f"{detail['id']}: {detail['title']}",
+        f"  status     {detail['status']}  ({detail['kind']})",
+        f"  parties    {', '.join(detail['parties']) or '-'}",
+        f"  tags       {', '.join(detail['tags']) or '-'}",
+        f"  deadline   {common.window_text(stored.pledge)}",
+        f"  source     {source['publisher'] or '-'}, {source['title'] or '-'} ({source['published'] or 'undated'})",
+    ]
+    if detail["description"]:
+        lines.append(f"  about      {detail['description']}")
+    for condition in detail["conditions"]:
+        lines.append(f"  condition  waits for {condition['requires']} to be {condition['status']}")
+    if detail["check_ins"]:
+        rule = detail["check_ins"]["cron"] or detail["check_ins"]["every"] or "the default interval"
+        lines.append(f"  check-ins  {rule}, from {detail['check_ins']['since']}")
+    if detail["blocked"]:
+        lines.append("  waiting    a condition is not met yet: no deadline clock runs")
+    if detail["acknowledged"]:
+        lines.append("  acked      overdue repeats stopped until the next status change")
+    if detail["held_until"]:
+        lines.append(f"  held until {detail['held_until']} (snoozed or silenced)")
+    if detail["plan_error"]:
+        lines.append(f"  error      {detail['plan_error']}")
+    lines.append("  next notices:" if detail["next_notices"] else "  next notices: none")
+    lines += [
+        f"    {n['at']}  {n['type']}" + (f" ({n['offset']} before)" if "offset" in n else "")
+        for n in detail["next_notices"]
+    ]
+    lines.append("  history:")
+    for h in detail["history"]:
+        extra = "".join(f"  {k}: {h[k]}" for k in ("note", "evidence") if h[k])
+        lines.append(
+            f"    {h['at']}  {h['old_status'] or '-'} -> {h['new_status']}  by {h['actor'] or '-'}{extra}"
+        )
+    typer.echo("\n".join(lines))
+
+
+@app.command("set-status")
+def set_status(
+    ctx: typer.Context,
+    commitment_id: common.CommitmentId,
+    status: Annotated[str, typer.Argument(metavar="STATUS")],
+    note: Annotated[str | None, typer.Option("--note", help="Why the status changed.")] = None,
+    evidence: Annotated[
+        str | None, typer.Option("--evidence", help="A URL backing the change.")
+    ] = None,
+) -> None:
+    """Record a status change; it is notified like any other event."""
+    from daemon.store import connector
+    from daemon.store import lifecycle as store_lifecycle
+
+    try:
+        new = parse_status(status)
+    except ValueError as exc:
+        common.fail(str(exc), common.EXIT_INPUT)
+    settings = common.load_settings(ctx)
+    engine = common.open_engine(settings)
+    try:
+        with common.existing(commitment_id), connector.write(engine) as conn:
+            old = store_lifecycle.set_status(
+                conn,
+                commitment_id,
+                new,
+                now=system_clock(),
+                policy=settings.policy,
+                actor=common.actor(),
+                note=note,
+                evidence=evidence,
+            )
+    except lifecycle.TransitionError as exc:
+        common.fail(f"{commitment_id}: {exc}", common.EXIT_INPUT)
+    typer.echo(f"{commitment_id}: {old.value} -> {new.value}")
+
+
+@app.command()
+def upcoming(
+    ctx: typer.Context,
+    within: Annotated[str, typer.Option("--within", help="How far ahead, e.g. 30d, 12h.")] = "30d",
+    as_json: common.JsonFlag = False,
+) -> None:
+    """List the notices that will fire, in time order."""
+    from daemon.model import documents
+    from daemon.store import connector, pledges
+
+    try:
+        horizon = parse_duration(within)
+    except DurationError as exc:
+        common.fail(f"--within: {exc}", common.EXIT_INPUT)
+    settings = common.load_settings(ctx)
+    engine = common.open_engine(settings)
+    now = system_clock()
+    until = now + horizon
+    with connector.read(engine) as conn:
+        coming = pledges.upcoming(conn, settings.policy, now, until)
+    found = [
+        {
+            "at": documents.isoformat(notice.at, documents.zone_of(pledge)),
+            "type": notice.type.value,
+            "commitment_id": pledge.id,
+            "title": pledge.title,
+            "offset": format_duration(notice.offset) if notice.offset else None,
+        }
+        for pledge, notice in coming
+    ]
+    if as_json:
+        common.print_json(found)
+        return
+    common.table(
+        ("WHEN", "TYPE", "ID", "TITLE"),
+        [(n["at"], n["type"], n["commitment_id"], n["title"]) for n in found],
+    )

@@ -1,0 +1,146 @@
+"""The `pledgewatch` commands run as real processes, in a folder of their own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support import process
+
+EXIT_CONFIG = 78
+
+
+class TestNoDatabaseYet:
+    """In a folder with no database, only the commands that write create one."""
+
+    @pytest.mark.parametrize(
+        "command",
+        [
+            ["list"],
+            ["list", "--json"],
+            ["show", "some-pledge"],
+            ["upcoming"],
+            ["deliveries", "--json"],
+            ["set-status", "some-pledge", "kept"],
+            ["ack", "some-pledge"],
+            ["snooze", "some-pledge", "--end"],
+            ["silence", "--tag", "some-tag", "--end"],
+            ["replay", "--dead"],
+            ["enable-webhook", "desk"],
+        ],
+        ids=" ".join,
+    )
+    def test_a_command_that_only_reads_exits_78_naming_the_file_and_creates_nothing(
+        self, tmp_path: Path, command: list[str]
+    ) -> None:
+        result = process.cli(*command, settings={}, cwd=tmp_path)
+        assert result.returncode == EXIT_CONFIG, result.stdout + result.stderr
+        assert str(tmp_path / "var" / "pledgewatch.db") in result.stderr
+        assert "PLEDGEWATCH_DATABASE_URL" in result.stderr
+        assert "pledgewatch migrate" in result.stderr
+        assert result.stdout == ""
+        assert list(tmp_path.iterdir()) == []
+
+    def test_a_relative_database_url_is_named_by_its_absolute_path(self, tmp_path: Path) -> None:
+        settings = {"PLEDGEWATCH_DATABASE_URL": "sqlite:///data/watch.db"}
+        result = process.cli("list", settings=settings, cwd=tmp_path)
+        assert result.returncode == EXIT_CONFIG
+        assert str(tmp_path / "data" / "watch.db") in result.stderr
+        assert list(tmp_path.iterdir()) == []
+
+    def test_check_config_shows_the_absolute_path_and_exits_78_creating_nothing(
+        self, tmp_path: Path
+    ) -> None:
+        result = process.cli("check-config", "--json", settings={}, cwd=tmp_path)
+        assert result.returncode == EXIT_CONFIG, result.stderr
+        report = json.loads(result.stdout)
+        database = tmp_path / "var" / "pledgewatch.db"
+        assert report["settings"]["database_url"] == f"sqlite:///{database}"
+        check = report["checks"]["database:file"]
+        assert check["status"] == "fail"
+        assert str(database) in check["output"] and "pledgewatch migrate" in check["output"]
+        assert list(tmp_path.iterdir()) == []
+
+    def test_migrate_creates_it_and_then_the_reading_commands_use_it(self, tmp_path: Path) -> None:
+        migrated = process.cli("migrate", settings={}, cwd=tmp_path)
+        assert migrated.returncode == 0, migrated.stderr
+        assert (tmp_path / "var" / "pledgewatch.db").is_file()
+        listed = process.cli("list", settings={}, cwd=tmp_path)
+        assert (listed.returncode, listed.stdout) == (0, "(none)\n")
+        checked = process.cli("check-config", settings={}, cwd=tmp_path)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f'"database_url": "sqlite:///{tmp_path / "var" / "pledgewatch.db"}"' in (
+            checked.stdout
+        )
+
+    def test_import_creates_it(self, tmp_path: Path) -> None:
+        seed = tmp_path / "seed.yaml"
+        seed.write_text("commitments: [{id: one, title: One}]\n")
+        result = process.cli("import", str(seed), settings={}, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        listed = process.cli("list", "--json", settings={}, cwd=tmp_path)
+        assert [c["id"] for c in json.loads(listed.stdout)] == ["one"]
+
+    def test_a_postgresql_password_stays_masked_in_check_config(self, tmp_path: Path) -> None:
+        settings = {"PLEDGEWATCH_DATABASE_URL": "postgresql://watch:hunter2@127.0.0.1:1/pledges"}
+        result = process.cli("check-config", settings=settings, cwd=tmp_path)
+        assert "127.0.0.1:1/pledges" in result.stdout
+        assert "hunter2" not in result.stdout + result.stderr
+
+
+class TestCheckConfigWebhookTargets:
+    """`check-config` judges each webhook's host with the guard every send goes through."""
+
+    URL = "http://localhost:9/hooks/T0001B0001abcdefgh?token=hunter2"
+
+    def settings(self, tmp_path: Path, **values: str) -> dict[str, str]:
+        settings = {
+            "PLEDGEWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'pledgewatch.db'}",
+            "PLEDGEWATCH_WEBHOOKS__LOCAL__URL": self.URL,
+            **values,
+        }
+        assert process.cli("migrate", settings=settings).returncode == 0
+        return settings
+
+    def test_a_webhook_on_loopback_exits_78_naming_it_with_its_token_masked(
+        self, tmp_path: Path
+    ) -> None:
+        result = process.cli("check-config", settings=self.settings(tmp_path))
+        assert result.returncode == EXIT_CONFIG, result.stdout + result.stderr
+        line = next(x for x in result.stdout.splitlines() if x.startswith("webhook:local:"))
+        assert line.startswith("webhook:local:target: fail (webhook local (http://localhost:9/")
+        assert "not a public address" in line and "PLEDGEWATCH_ALLOW_PRIVATE_TARGETS" in line
+        assert "hunter2" not in result.stdout + result.stderr
+        assert "T0001B0001abcdefgh" not in result.stdout + result.stderr
+
+    def test_the_json_report_carries_the_same_check(self, tmp_path: Path) -> None:
+        result = process.cli("check-config", "--json", settings=self.settings(tmp_path))
+        assert result.returncode == EXIT_CONFIG
+        check = json.loads(result.stdout)["checks"]["webhook:local:target"]
+        assert check["status"] == "fail" and "localhost resolves to" in check["output"]
+
+    @pytest.mark.parametrize(
+        "allowed",
+        [
+            {"PLEDGEWATCH_ALLOW_PRIVATE_TARGETS": "true"},
+            {"PLEDGEWATCH_ALLOWED_TARGETS": "127.0.0.0/8,::1/128"},
+        ],
+        ids=["allow-private", "allowed-targets"],
+    )
+    def test_a_webhook_the_settings_allow_passes(
+        self, tmp_path: Path, allowed: dict[str, str]
+    ) -> None:
+        result = process.cli("check-config", settings=self.settings(tmp_path, **allowed))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "webhook:local:target: pass" in result.stdout.splitlines()
+
+    def test_a_host_that_does_not_resolve_warns_and_passes(self, tmp_path: Path) -> None:
+        """DNS may be down for a while; the dispatcher retries such a send."""
+        settings = self.settings(
+            tmp_path, PLEDGEWATCH_WEBHOOKS__LOCAL__URL="https://hooks.nowhere.invalid/x"
+        )
+        result = process.cli("check-config", settings=settings)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "webhook:local:target: warn (" in result.stdout
