@@ -55,7 +55,7 @@ def render(format_: str, body: dict[str, Any]) -> Any:
     return json.loads(content.decode("utf-8"))
 
 
-# The pledge of the README and docs/formats.md, in English.
+# The pledge of docs/formats.md, in English.
 DRAFT = Pledge(
     id="syria-draft-constitution",
     title="Draft constitution for Syria",
