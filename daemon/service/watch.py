@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from daemon.clock import Clock
 from daemon.service import notify
-from daemon.store import claims, connector, outbox, pledges
+from daemon.store import changes, claims, connector, outbox, pledges
 
 # The daemon's log lines keep the logger name they have always had (LOG_FORMAT=json shows it).
 logger = logging.getLogger("daemon.service.daemon")
@@ -58,7 +58,7 @@ class ChangeWatch:
         self.notifier = notifier
         self._stopping = stopping
         self._wake_drains = wake_drains
-        self._watcher = connector.ChangeWatcher(engine)
+        self._watcher = changes.ChangeWatcher(engine)
         self._thread = threading.Thread(target=self._run, name="watch", daemon=True)
         self.first_look = threading.Event()  # set once the watch has looked (and counted) once
         self._commits_seen = 0  # only the watch thread writes it
