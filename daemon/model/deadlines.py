@@ -16,10 +16,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from daemon.model import phrases
+from daemon.model import periods, phrases
 
 # Defined beside the phrase rules that produce most of its values.
-Precision = phrases.Precision
+Precision = periods.Precision
 
 
 class DeadlineError(ValueError):
@@ -73,7 +73,7 @@ def read_deadline(value: Any, *, reference: datetime, tz: ZoneInfo) -> Window:
             instant = _aware(value, tz)
             return _instant(value.isoformat(), instant, tz)
         if isinstance(value, date):
-            day = phrases.Period(value, value + timedelta(days=1), Precision.DAY)
+            day = periods.Period(value, value + timedelta(days=1), Precision.DAY)
             return _calendar(value.isoformat(), day, tz)
         if not isinstance(value, str) or not value.strip():
             raise DeadlineError(
@@ -96,9 +96,9 @@ def _read_text(phrase: str, *, reference: datetime, tz: ZoneInfo) -> Window:
     try:
         # Phrases count from the reference's local date: 23:00 UTC may be tomorrow.
         read = phrases.read_phrase(phrase, local_ref.date())
-    except phrases.PhraseError as exc:
+    except periods.PhraseError as exc:
         raise DeadlineError(f"cannot read deadline {phrase!r}: {exc}") from None
-    if isinstance(read, phrases.Period):
+    if isinstance(read, periods.Period):
         return _calendar(phrase, read, tz)
     if isinstance(read, timedelta):  # "in 2 hours": an instant, counted in UTC
         return _instant(phrase, local_ref.astimezone(UTC) + read, tz)
@@ -131,7 +131,7 @@ def _read_range(value: dict[str, Any], *, reference: datetime, tz: ZoneInfo) -> 
     return Window(phrase, earliest, latest, Precision.RANGE, tz.key)
 
 
-def _calendar(phrase: str, period: phrases.Period, tz: ZoneInfo) -> Window:
+def _calendar(phrase: str, period: periods.Period, tz: ZoneInfo) -> Window:
     # Both bounds are local midnights, converted to UTC only at the end (DST-safe).
     earliest = datetime.combine(period.start, time(0), tzinfo=tz)
     latest = datetime.combine(period.end, time(0), tzinfo=tz)

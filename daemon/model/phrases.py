@@ -17,66 +17,13 @@ dateparser gets a fixed base date and zone, so it reads neither.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from enum import StrEnum
+from collections.abc import Iterable
+from datetime import date, timedelta
 
 from dateutil.relativedelta import relativedelta
 
+from daemon.model import dates, periods
 
-class Precision(StrEnum):
-    """How exact a deadline is: the width of its window."""
-
-    INSTANT = "instant"
-    DAY = "day"
-    WEEK = "week"
-    PART_OF_MONTH = "part_of_month"
-    MONTH = "month"
-    QUARTER = "quarter"
-    SEASON = "season"
-    HALF_YEAR = "half_year"
-    YEAR = "year"
-    RANGE = "range"
-
-
-class PhraseError(ValueError):
-    """A phrase that looks like a deadline but cannot be read without guessing."""
-
-
-class _NoSuchDay(PhraseError):
-    """A day that a given year lacks (29 February); the coming rule skips it."""
-
-
-@dataclass(frozen=True)
-class Period:
-    """Whole local days [start, end), end excluded, and how wide they are."""
-
-    start: date
-    end: date
-    precision: Precision
-
-
-def _names(groups: str) -> dict[str, int]:
-    """Number comma-separated groups of synonyms from 1: "january jan, ..."."""
-    return {
-        name: number
-        for number, group in enumerate(groups.split(","), start=1)
-        for name in group.split()
-    }
-
-
-MONTHS = _names(
-    "january jan, february feb, march mar, april apr, may, june jun, july jul, august aug,"
-    "september sep sept, october oct, november nov, december dec"
-)
-_WEEKDAYS = _names(
-    "monday mon, tuesday tue tues, wednesday wed, thursday thu thur thurs, friday fri,"
-    "saturday sat, sunday sun"
-)
-# Meteorological seasons, northern hemisphere, by first month; each is three
-# months long, so winter starts in December and runs into the next year.
-SEASONS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
 # Parts of a month: (first day, first day after it; None for the next month's 1st).
 # "mid" reads as a deadline at the middle: the first half, up to the 16th.
 _PARTS = {
@@ -87,8 +34,10 @@ _PARTS = {
     "middle of": (1, 16),
     "late": (21, None),
 }
-_ORDINALS = _names("first 1st, second 2nd, third 3rd, fourth 4th")
-_NUMBERS = _names("one a an, two, three, four, five, six, seven, eight, nine, ten, eleven, twelve")
+_ORDINALS = periods.numbered_names("first 1st, second 2nd, third 3rd, fourth 4th")
+_NUMBERS = periods.numbered_names(
+    "one a an, two, three, four, five, six, seven, eight, nine, ten, eleven, twelve"
+)
 
 
 def _alternatives(words: Iterable[str]) -> str:
@@ -96,7 +45,7 @@ def _alternatives(words: Iterable[str]) -> str:
     return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
 
 
-_MONTH = rf"(?P<month>{_alternatives(MONTHS)})\.?"
+_MONTH = rf"(?P<month>{_alternatives(periods.MONTHS)})\.?"
 # A year after a period: "August 2016", "summer of 2016", "Q3 of next year".
 _YEAR = r"(?:\s+(?:of\s+)?(?P<year>\d{4}|this year|current year|next year|year))?"
 _LEAD = re.compile(
@@ -125,29 +74,12 @@ _HALF = re.compile(
     r"|^mid\s+(?P<mid_year>\d{4}|this year|current year|next year|year)$"
 )
 _SEASON = re.compile(
-    rf"^(?:(?P<this>this)\s+)?(?P<season>{_alternatives(SEASONS)}){_YEAR}$"
+    rf"^(?:(?P<this>this)\s+)?(?P<season>{_alternatives(periods.SEASONS)}){_YEAR}$"
     r"|^winter\s+(?P<from>\d{4})\s*[/-]\s*(?P<to>\d{2}|\d{4})$"
 )
-_NUMERIC_DATE = re.compile(r"^(?P<a>\d{1,2})(?P<sep>[./-])(?P<b>\d{1,2})(?P=sep)(?P<year>\d{4})$")
-_YEAR_FIRST_DATE = re.compile(
-    r"^(?P<year>\d{4})(?P<sep>[./-])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})$"
-)
-_DAY = re.compile(r"^(?P<day>\d{1,2})(?:st|nd|rd|th)?$")
-
-# dateparser reads only what our gate passed it: a full date in English. A
-# fixed base and zone keep it from reading the clock or the machine's zone;
-# strict parsing with every part required stops it filling a gap itself.
-_DATEPARSER_SETTINGS = {
-    "STRICT_PARSING": True,
-    "REQUIRE_PARTS": ["day", "month", "year"],
-    "RELATIVE_BASE": datetime(2000, 1, 1),  # noqa: DTZ001 - never used: every part is given
-    "TIMEZONE": "UTC",
-    "RETURN_AS_TIMEZONE_AWARE": False,
-    "PARSERS": ["absolute-time"],
-}
 
 
-def read_phrase(text: str, today: date) -> Period | timedelta | None:
+def read_phrase(text: str, today: date) -> periods.Period | timedelta | None:
     """Return the local period a deadline phrase names, read on `today`.
 
     Args:
@@ -155,12 +87,12 @@ def read_phrase(text: str, today: date) -> Period | timedelta | None:
         today: the local date of the reference the phrase counts from.
 
     Returns:
-        A `Period` of whole local days; a `timedelta` for "in N seconds,
+        A `periods.Period` of whole local days; a `timedelta` for "in N seconds,
         minutes or hours" (an instant that far after the reference); None
         when the phrase matches no rule here (the caller may try others).
 
     Raises:
-        PhraseError: the phrase matches a rule but cannot be read without
+        periods.PhraseError: the phrase matches a rule but cannot be read without
             guessing (an ambiguous year or date, a day that does not exist).
     """
     if ":" in text:
@@ -177,11 +109,11 @@ def read_phrase(text: str, today: date) -> Period | timedelta | None:
         # "the end of X" is when X closes, X's own latest bound: the window is X.
         phrase, lead = match["rest"] or "year", None  # "year-end" is the end of this year
     if _BARE_YEAR.match(phrase) and lead not in (None, "in", "during", "on", "at"):
-        raise PhraseError(
+        raise periods.PhraseError(
             f"'{lead} {phrase}' may mean the start or the end of {phrase}: write "
             f"'by the end of {int(phrase) - 1}', 'by the end of {phrase}' or 'in {phrase}'"
         )
-    for reader in (_iso, _relative, _month, _quarter, _half, _season, _explicit_date):
+    for reader in (_iso, _relative, _month, _quarter, _half, _season, dates.read_written_date):
         if (period := reader(phrase, today)) is not None:
             return period
     return None
@@ -193,239 +125,103 @@ def _normalise(text: str) -> str:
     return " ".join(word for word in words if word != "the")
 
 
-def _in_n(number: str, unit: str, today: date) -> Period | timedelta:
+def _in_n(number: str, unit: str, today: date) -> periods.Period | timedelta:
     """Read "in N units": an offset for sub-day units, else the day it lands on."""
     n = int(number) if number.isdigit() else _NUMBERS[number]
     if unit in ("second", "minute", "hour"):
         return timedelta(**{f"{unit}s": n})
-    return _day(today + relativedelta(**{f"{unit}s": n}))
+    return periods.day_of(today + relativedelta(**{f"{unit}s": n}))
 
 
-def _iso(phrase: str, today: date) -> Period | None:
+def _iso(phrase: str, today: date) -> periods.Period | None:
     if match := _ISO_WEEK.match(phrase):
         year, week = int(match["year"]), int(match["week"])
         try:
             monday = date.fromisocalendar(year, week, 1)
         except ValueError:
-            raise PhraseError(f"{year} has no ISO week {week}") from None
-        return Period(monday, monday + timedelta(weeks=1), Precision.WEEK)
+            raise periods.PhraseError(f"{year} has no ISO week {week}") from None
+        return periods.Period(monday, monday + timedelta(weeks=1), periods.Precision.WEEK)
     if match := _ISO_MONTH.match(phrase):
         if not 1 <= (month := int(match["month"])) <= 12:
-            raise PhraseError(f"there is no month {month}")
-        return _month_of(int(match["year"]), month)
+            raise periods.PhraseError(f"there is no month {month}")
+        return periods.month_of(int(match["year"]), month)
     if match := _BARE_YEAR.match(phrase):
-        return _year_of(int(match["year"]))
+        return periods.year_of(int(match["year"]))
     try:  # extended (2016-08-01), basic (20160801) or week dates (2016-W31-1)
         day = date.fromisoformat(phrase.upper())
     except ValueError:
         return None
-    return _day(day)
+    return periods.day_of(day)
 
 
-def _relative(phrase: str, today: date) -> Period | None:
+def _relative(phrase: str, today: date) -> periods.Period | None:
     if not (match := _RELATIVE.match(phrase)):
         return None
     step = 1 if match["which"] == "next" else 0
     if match["unit"] == "year":
-        return _year_of(today.year + step)
+        return periods.year_of(today.year + step)
     if match["unit"] == "month":
         first = date(today.year, today.month, 1) + relativedelta(months=step)
-        return _month_of(first.year, first.month)
+        return periods.month_of(first.year, first.month)
     first = date(today.year, (today.month - 1) // 3 * 3 + 1, 1) + relativedelta(months=3 * step)
-    return _quarter_of(first.year, (first.month - 1) // 3 + 1)
+    return periods.quarter_of(first.year, (first.month - 1) // 3 + 1)
 
 
-def _month(phrase: str, today: date) -> Period | None:
+def _month(phrase: str, today: date) -> periods.Period | None:
     if not (match := _MONTH_PHRASE.match(phrase)):
         return None
-    month, part = MONTHS[match["month"]], match["part"]
+    month, part = periods.MONTHS[match["month"]], match["part"]
 
-    def period(year: int) -> Period:
+    def period(year: int) -> periods.Period:
         if part is None:
-            return _month_of(year, month)
+            return periods.month_of(year, month)
         first, after = _PARTS[part]
-        end = _month_of(year, month).end if after is None else date(year, month, after)
-        return Period(date(year, month, first), end, Precision.PART_OF_MONTH)
+        end = periods.month_of(year, month).end if after is None else date(year, month, after)
+        return periods.Period(date(year, month, first), end, periods.Precision.PART_OF_MONTH)
 
-    return _resolve(match["year"], period, today, this=bool(match["this"]))
+    return periods.in_year_or_coming(match["year"], period, today, this=bool(match["this"]))
 
 
-def _quarter(phrase: str, today: date) -> Period | None:
+def _quarter(phrase: str, today: date) -> periods.Period | None:
     if not (match := _QUARTER.match(phrase)):
         return None
     if match["q2"]:
-        return _quarter_of(int(match["year_first"]), int(match["q2"]))
+        return periods.quarter_of(int(match["year_first"]), int(match["q2"]))
     if match["of_year"]:
-        return _resolve(match["of_year"], lambda year: _quarter_of(year, 4), today)
+        return periods.in_year_or_coming(
+            match["of_year"], lambda year: periods.quarter_of(year, 4), today
+        )
     number = int(match["q"]) if match["q"] else _ORDINALS[match["nth"]]
-    return _resolve(match["year"], lambda year: _quarter_of(year, number), today)
+    return periods.in_year_or_coming(
+        match["year"], lambda year: periods.quarter_of(year, number), today
+    )
 
 
-def _half(phrase: str, today: date) -> Period | None:
+def _half(phrase: str, today: date) -> periods.Period | None:
     if not (match := _HALF.match(phrase)):
         return None
     if match["h2"]:
-        return _half_of(int(match["year_first"]), int(match["h2"]))
+        return periods.half_of(int(match["year_first"]), int(match["h2"]))
     if match["mid_year"]:
         # "mid-2016", like "mid-August", is a deadline at the middle: the first half.
-        return _resolve(match["mid_year"], lambda year: _half_of(year, 1), today)
+        return periods.in_year_or_coming(
+            match["mid_year"], lambda year: periods.half_of(year, 1), today
+        )
     number = int(match["h"]) if match["h"] else _ORDINALS[match["nth"]]
-    return _resolve(match["year"], lambda year: _half_of(year, number), today)
+    return periods.in_year_or_coming(
+        match["year"], lambda year: periods.half_of(year, number), today
+    )
 
 
-def _season(phrase: str, today: date) -> Period | None:
+def _season(phrase: str, today: date) -> periods.Period | None:
     if not (match := _SEASON.match(phrase)):
         return None
     if match["from"]:
         first, second = int(match["from"]), int(match["to"])
         if second not in (first + 1, (first + 1) % 100):
-            raise PhraseError(f"winter runs from one year into the next, not into {second}")
-        return _season_of(first, "winter")
+            raise periods.PhraseError(f"winter runs from one year into the next, not into {second}")
+        return periods.season_of(first, "winter")
     season = match["season"]
-    return _resolve(
-        match["year"], lambda year: _season_of(year, season), today, this=bool(match["this"])
+    return periods.in_year_or_coming(
+        match["year"], lambda year: periods.season_of(year, season), today, this=bool(match["this"])
     )
-
-
-def _explicit_date(phrase: str, today: date) -> Period | None:
-    """Read a calendar date: "1 September 2016", "Sept. 1st", "25.09.2016"."""
-    if match := _YEAR_FIRST_DATE.match(phrase):
-        year, month, day = int(match["year"]), int(match["m"]), int(match["d"])
-        return _dated(phrase, year, month, day, None, "YMD")
-    if match := _NUMERIC_DATE.match(phrase):
-        year, a, b = int(match["year"]), int(match["a"]), int(match["b"])
-        readings = {(m, d) for m, d in ((b, a), (a, b)) if _exists(year, m, d)}
-        if len(readings) > 1:
-            raise PhraseError(
-                f"{phrase} reads as {a} {_month_name(b)} or {b} {_month_name(a)}: "
-                f"write {year}-{b:02}-{a:02} or {year}-{a:02}-{b:02}"
-            )
-        if not readings:
-            raise PhraseError(f"{phrase} is no date either way round")
-        ((month, day),) = readings
-        return _dated(phrase, year, month, day, None, "DMY" if (month, day) == (b, a) else "MDY")
-    fields = _date_fields(phrase)
-    if fields is None:
-        return None
-    month, day, written, weekday = fields
-    if written is not None:
-        return _dated(phrase, written, month, day, weekday, "DMY")
-
-    def period(candidate: int) -> Period:
-        if not _exists(candidate, month, day):
-            raise _NoSuchDay(f"{candidate} has no {day} {_month_name(month)}: name the year")
-        return _day(date(candidate, month, day))
-
-    # The year is ours to choose, by the coming rule; dateparser reads the rest.
-    coming = _resolve(None, period, today).start.year
-    return _dated(f"{phrase} {coming}", coming, month, day, weekday, "DMY")
-
-
-def _date_fields(phrase: str) -> tuple[int, int, int | None, int | None] | None:
-    """Return (month, day, year or None, weekday or None) if `phrase` is only a date."""
-    months, days, years, weekdays = [], [], [], []
-    for token in re.split(r"[\s-]+", phrase):
-        word = token.rstrip(".")
-        if word in MONTHS:
-            months.append(MONTHS[word])
-        elif word in _WEEKDAYS:
-            weekdays.append(_WEEKDAYS[word])
-        elif match := _DAY.match(word):
-            days.append(int(match["day"]))
-        elif re.fullmatch(r"\d{4}", token):
-            years.append(int(token))
-        elif token != "of":
-            return None
-    if len(months) != 1 or len(days) != 1 or len(years) > 1 or len(weekdays) > 1:
-        return None
-    return months[0], days[0], years[0] if years else None, weekdays[0] if weekdays else None
-
-
-def _dated(text: str, year: int, month: int, day: int, weekday: int | None, order: str) -> Period:
-    if not _exists(year, month, day):
-        raise PhraseError(f"there is no {day} {_month_name(month)} {year}")
-    import dateparser  # a tenth of a second to load: only when a written date is read
-
-    parsed = dateparser.parse(
-        text, languages=["en"], settings={**_DATEPARSER_SETTINGS, "DATE_ORDER": order}
-    )
-    found = date(year, month, day)
-    # dateparser must read exactly what the gate saw; anything else is refused.
-    if parsed is None or parsed.date() != found:
-        raise PhraseError(f"cannot read {text!r} as {found.isoformat()}")
-    if weekday is not None and found.isoweekday() != weekday:
-        named = _name(_WEEKDAYS, found.isoweekday()).capitalize()
-        raise PhraseError(f"{found.day} {_month_name(month)} {year} is a {named}")
-    return _day(found)
-
-
-def _resolve(
-    year: str | None, period: Callable[[int], Period], today: date, *, this: bool = False
-) -> Period:
-    """Return the period in the year named, or else the coming one.
-
-    The coming one is the first, from last year's on, that has not ended by
-    `today` (last year's matters for a winter still running in January). "this"
-    insists it start no later than this calendar year: "this summer" said in
-    October is refused rather than read as next summer.
-    """
-    if year is not None:
-        named = {"this year": 0, "current year": 0, "year": 0, "next year": 1}
-        return period(today.year + named[year] if year in named else int(year))
-    for candidate in (today.year - 1, today.year):
-        try:
-            found = period(candidate)
-        except _NoSuchDay:
-            continue  # 29 February in a year without one: try the next
-        if found.end > today:
-            break
-    else:
-        found = period(today.year + 1)  # ends after today, whatever it is
-    if this and found.start.year > today.year:
-        raise PhraseError(f"this year's has passed by {today.isoformat()}: name the year")
-    return found
-
-
-def _exists(year: int, month: int, day: int) -> bool:
-    try:
-        date(year, month, day)
-    except ValueError:
-        return False
-    return True
-
-
-def _month_name(month: int) -> str:
-    return _name(MONTHS, month).capitalize()
-
-
-def _name(names: dict[str, int], number: int) -> str:
-    """Return the full name for `number` (the first listed), not the locale's."""
-    return next(name for name, value in names.items() if value == number)
-
-
-def _day(day: date) -> Period:
-    return Period(day, day + timedelta(days=1), Precision.DAY)
-
-
-def _month_of(year: int, month: int) -> Period:
-    return _months(date(year, month, 1), 1, Precision.MONTH)
-
-
-def _quarter_of(year: int, quarter: int) -> Period:
-    return _months(date(year, 3 * quarter - 2, 1), 3, Precision.QUARTER)
-
-
-def _half_of(year: int, half: int) -> Period:
-    return _months(date(year, 6 * half - 5, 1), 6, Precision.HALF_YEAR)
-
-
-def _season_of(year: int, season: str) -> Period:
-    return _months(date(year, SEASONS[season], 1), 3, Precision.SEASON)
-
-
-def _year_of(year: int) -> Period:
-    return _months(date(year, 1, 1), 12, Precision.YEAR)
-
-
-def _months(start: date, count: int, precision: Precision) -> Period:
-    return Period(start, start + relativedelta(months=count), precision)
