@@ -1,4 +1,4 @@
-"""daemon/settings.py: settings from systemd credentials ($CREDENTIALS_DIRECTORY)."""
+"""daemon/settings/: settings from systemd credentials ($CREDENTIALS_DIRECTORY)."""
 
 from __future__ import annotations
 

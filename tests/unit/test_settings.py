@@ -1,4 +1,4 @@
-"""daemon/settings.py: settings from the environment and env files, errors and masking."""
+"""daemon/settings/: settings from the environment and env files, errors and masking."""
 
 from __future__ import annotations
 
