@@ -9,7 +9,8 @@ Later env files win over earlier ones; the real environment wins over files.
 Under systemd, a credential (`LoadCredential=PLEDGEWATCH_API_TOKEN:...`) wins
 over both: each file in $CREDENTIALS_DIRECTORY named like a variable supplies it.
 A bad value raises `ConfigError`, whose message names the variable and never
-repeats a secret.
+repeats a secret; so does a `PLEDGEWATCH_` variable that is no setting (a
+misspelt name), with the closest setting as a hint.
 
 | module | holds |
 | --- | --- |
@@ -18,6 +19,7 @@ repeats a secret.
 | `core` | `Settings`: every variable, and `masked()` for display |
 | `masking` | `mask_url`, `mask_database_url` |
 | `credentials` | the systemd credentials source |
+| `names` | which `PLEDGEWATCH_` names are settings; the others refused |
 | `loading` | `load_settings` |
 """
 

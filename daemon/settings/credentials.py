@@ -28,26 +28,35 @@ class CredentialsSource(EnvSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)
         # Replace what the parent read from os.environ: the same parsing, other values.
-        folder = os.environ.get("CREDENTIALS_DIRECTORY")
-        found = _read_credentials(Path(folder)) if folder else {}
+        folder = credentials_folder()
+        found = _read_credentials(folder) if folder else {}
         self.env_vars = {
             (name if self.case_sensitive else name.lower()): value for name, value in found.items()
         }
 
 
-def _read_credentials(folder: Path) -> dict[str, str]:
-    """Return {file name: text} for every PLEDGEWATCH_ file in `folder`."""
+def credentials_folder() -> Path | None:
+    """Return $CREDENTIALS_DIRECTORY (set by systemd for a unit given credentials), or None."""
+    folder = os.environ.get("CREDENTIALS_DIRECTORY")
+    return Path(folder) if folder else None
+
+
+def credential_names(folder: Path) -> list[str]:
+    """Return the names of the PLEDGEWATCH_ files in `folder`, sorted; no file is opened."""
     try:
         names = sorted(entry.name for entry in os.scandir(folder))
     except OSError as exc:
         raise ConfigError(
             f"CREDENTIALS_DIRECTORY {folder}: cannot be listed ({exc.strerror})"
         ) from None
+    # Environment names are matched case-insensitively; credential names too.
+    return [name for name in names if name.upper().startswith(PREFIX)]
+
+
+def _read_credentials(folder: Path) -> dict[str, str]:
+    """Return {file name: text} for every PLEDGEWATCH_ file in `folder`."""
     found: dict[str, str] = {}
-    for name in names:
-        # Environment names are matched case-insensitively; credential names too.
-        if not name.upper().startswith(PREFIX):
-            continue
+    for name in credential_names(folder):
         file = folder / name
         try:
             text = file.read_bytes().decode("utf-8")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
-from pydantic_settings import SettingsError
+from pydantic_settings import DotEnvSettingsSource, SettingsError
 
+from daemon.settings import credentials, names
 from daemon.settings.core import Settings
 from daemon.settings.values import PREFIX, ConfigError
 
@@ -17,10 +19,12 @@ def load_settings(env_files: Sequence[str | Path] = ()) -> Settings:
     """Return the settings from the environment and `env_files` (later files win).
 
     Raises:
-        ConfigError: a file is missing or a value is invalid; names the variable.
+        ConfigError: a file is missing, a `PLEDGEWATCH_` variable is not a setting
+            or a value is invalid; names the file or the variable.
     """
     for path in env_files:
         _check_env_file(Path(path))
+    names.refuse_unknown(_variable_names(env_files))
 
     try:
         return Settings(_env_file=tuple(str(p) for p in env_files) or None)  # type: ignore[call-arg]
@@ -33,6 +37,23 @@ def load_settings(env_files: Sequence[str | Path] = ()) -> Settings:
         raise ConfigError(
             f"{variable}: cannot be parsed (expected JSON); set its parts as {variable}__<NAME>__..."
         ) from None
+
+
+def _variable_names(env_files: Sequence[str | Path]) -> list[str]:
+    """Return the name of every variable the settings are read from, as written.
+
+    The environment's, the env files' (read as pydantic-settings reads them) and
+    the credentials' (file names only: no file is opened).
+    """
+    found = list(os.environ)
+    if env_files:
+        # case_sensitive: the names as written, for the message; env_vars is every one.
+        files = DotEnvSettingsSource(Settings, env_file=tuple(env_files), case_sensitive=True)
+        found += files.env_vars
+    folder = credentials.credentials_folder()
+    if folder:
+        found += credentials.credential_names(folder)
+    return found
 
 
 def _check_env_file(file: Path) -> None:

@@ -129,6 +129,14 @@ class TestErrors:
         assert "PLEDGEWATCH_WEBHOOKS__OPS__SECRET" in str(caught.value)
         assert "s3cr3t" not in str(caught.value)
 
+    def test_a_misspelt_credential_is_refused_naming_it(self, credentials: Path) -> None:
+        write(credentials, "PLEDGEWATCH_API_TOKNE", "t0ken-from-a-credential")
+        with pytest.raises(ConfigError) as caught:
+            settings.load_settings()
+        assert str(caught.value) == (
+            "PLEDGEWATCH_API_TOKNE: not a setting (did you mean PLEDGEWATCH_API_TOKEN?)"
+        )
+
     def test_a_folder_in_place_of_a_credential_file_names_it(self, credentials: Path) -> None:
         folder = credentials / "PLEDGEWATCH_DATABASE_URL"
         folder.mkdir()
