@@ -41,6 +41,7 @@ from daemon.clock import Clock
 from daemon.model import lifecycle
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Status
+from daemon.seeds import schema as seed_schema
 from daemon.store import connector, pledges
 from daemon.store import lifecycle as store_lifecycle
 
@@ -78,7 +79,7 @@ class StatusChange(BaseModel):
     evidence: HttpUrl | None = Field(None, description="A page backing the change")
 
 
-class SourceBody(seeds._Source):
+class SourceBody(seed_schema.Source):
     """Where the pledge was reported; `published` dates phrases such as 'by August'."""
 
     title: Text | None = None
@@ -86,7 +87,7 @@ class SourceBody(seeds._Source):
     url: HttpUrl | None = None
 
 
-class ConditionBody(seeds._Condition):
+class ConditionBody(seed_schema.Condition):
     """Another commitment that must reach `status` first."""
 
     requires: str = Field(min_length=1, max_length=200, pattern=seeds.ID_PATTERN)
@@ -102,7 +103,7 @@ class DeadlineRange(BaseModel):
     phrase: Text | None = None
 
 
-class CommitmentBody(seeds._Commitment):
+class CommitmentBody(seed_schema.Commitment):
     """One commitment as a seed file lists it, with the file's `source` and `timezone`.
 
     The fields are the seed file's own (inherited), so the API and `import`

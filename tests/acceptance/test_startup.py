@@ -88,3 +88,25 @@ def test_an_env_file_that_cannot_be_read_exits_78_naming_it(
     assert f"env file {env_file}: {reason}" in result.stderr
     assert "Traceback" not in result.stderr
     assert not database.exists()
+
+
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_a_misspelt_variable_in_an_env_file_exits_78_naming_it_and_the_setting_meant(
+    command: str, tmp_path: Path
+) -> None:
+    env_file = tmp_path / "pledgewatch.env"
+    env_file.write_text("PLEDGEWATCH_TIMEZOEN=Europe/Moscow\n", encoding="utf-8")
+    database = tmp_path / "pledgewatch.db"
+    result = process.cli(
+        "--env-file",
+        str(env_file),
+        command,
+        settings={"PLEDGEWATCH_DATABASE_URL": f"sqlite:///{database}"},
+    )
+    assert result.returncode == EXIT_CONFIG
+    assert result.stderr == (
+        "pledgewatch: configuration error: PLEDGEWATCH_TIMEZOEN: not a setting "
+        "(did you mean PLEDGEWATCH_TIMEZONE?)\n"
+    )
+    assert result.stdout == ""
+    assert not database.exists()

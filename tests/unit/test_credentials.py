@@ -1,4 +1,4 @@
-"""daemon/settings.py: settings from systemd credentials ($CREDENTIALS_DIRECTORY)."""
+"""daemon/settings/: settings from systemd credentials ($CREDENTIALS_DIRECTORY)."""
 
 from __future__ import annotations
 
@@ -128,6 +128,14 @@ class TestErrors:
             settings.load_settings()
         assert "PLEDGEWATCH_WEBHOOKS__OPS__SECRET" in str(caught.value)
         assert "s3cr3t" not in str(caught.value)
+
+    def test_a_misspelt_credential_is_refused_naming_it(self, credentials: Path) -> None:
+        write(credentials, "PLEDGEWATCH_API_TOKNE", "t0ken-from-a-credential")
+        with pytest.raises(ConfigError) as caught:
+            settings.load_settings()
+        assert str(caught.value) == (
+            "PLEDGEWATCH_API_TOKNE: not a setting (did you mean PLEDGEWATCH_API_TOKEN?)"
+        )
 
     def test_a_folder_in_place_of_a_credential_file_names_it(self, credentials: Path) -> None:
         folder = credentials / "PLEDGEWATCH_DATABASE_URL"

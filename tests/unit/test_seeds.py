@@ -1,4 +1,4 @@
-"""daemon/seeds.py: reading and validating seed documents (no database)."""
+"""daemon/seeds/: reading and validating seed documents (no database)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from daemon import seeds
+from daemon.model.pledge import Source
+from daemon.seeds import fastpath, files, parsing, schema
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 UTC_ZONE = ZoneInfo("UTC")
@@ -89,17 +91,17 @@ def valid_commitments(draw: st.DrawFn) -> dict[str, Any]:
 
 
 class TestPlain:
-    """`_plain` checks the common commitments itself; it must agree with pydantic."""
+    """`plain_fields` checks the common commitments itself; it must agree with pydantic."""
 
     @settings(max_examples=400, deadline=None)
     @given(item=st.one_of(commitments(), valid_commitments()))
     def test_what_it_accepts_pydantic_accepts_with_the_same_values(
         self, item: dict[str, Any]
     ) -> None:
-        found = seeds._plain(item)
+        found = fastpath.plain_fields(item)
         if found is None:
             return  # left to pydantic
-        assert dict(seeds._Commitment.model_validate(item)) == found
+        assert dict(schema.Commitment.model_validate(item)) == found
 
     def test_it_takes_the_commitments_of_a_benchmark_file(self) -> None:
         item = {
@@ -110,7 +112,7 @@ class TestPlain:
             "deadline": "2090-01-01T00:00:00+00:00",
             "tags": ["bench"],
         }
-        assert seeds._plain(item) == dict(seeds._Commitment.model_validate(item))
+        assert fastpath.plain_fields(item) == dict(schema.Commitment.model_validate(item))
 
     @pytest.mark.parametrize(
         "item",
@@ -123,23 +125,23 @@ class TestPlain:
         ],
     )
     def test_it_leaves_what_is_not_plain_to_pydantic(self, item: dict[str, Any]) -> None:
-        assert seeds._plain(item) is None
+        assert fastpath.plain_fields(item) is None
 
 
 def _reference(raw: dict[str, Any]) -> list[seeds.Seed] | str:
     """What parsing gave before plain commitments were checked apart: pydantic on it all."""
     try:
-        document = seeds._File.model_validate(raw)
+        document = schema.Document.model_validate(raw)
     except ValidationError as exc:
-        return str(seeds._explain("f.yaml", raw, exc))
+        return str(schema.explain("f.yaml", raw, exc))
     try:
         zone = ZoneInfo(document.timezone or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return f"f.yaml: field 'timezone': unknown time zone {document.timezone!r}"
     try:
-        source = seeds.Source(**document.source.model_dump())
+        source = Source(**document.source.model_dump())
         return [
-            seeds._to_seed("f.yaml", seeds._fields(c), source, zone, NOW.astimezone(zone))
+            parsing._to_seed("f.yaml", schema.as_fields(c), source, zone, NOW.astimezone(zone))
             for c in document.commitments
         ]
     except seeds.SeedError as exc:
@@ -187,7 +189,7 @@ class TestYaml:
     def test_libyaml_reads_the_shipped_seeds_as_the_python_reader_does(self) -> None:
         for path in sorted((ROOT / "seeds").glob("*.yaml")):
             text = path.read_text(encoding="utf-8")
-            assert seeds._read_yaml(text) == yaml.safe_load(text)
+            assert files._read_yaml(text) == yaml.safe_load(text)
 
     def test_an_invalid_file_gets_the_python_readers_message(self, tmp_path: Path) -> None:
         path = tmp_path / "bad.yaml"

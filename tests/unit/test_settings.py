@@ -1,4 +1,4 @@
-"""daemon/settings.py: settings from the environment and env files, errors and masking."""
+"""daemon/settings/: settings from the environment and env files, errors and masking."""
 
 from __future__ import annotations
 
@@ -281,6 +281,102 @@ class TestInvalidValues:
         env(WEBHOOKS="ops=https://hooks.example.com/pledges")
         with pytest.raises(ConfigError, match="PLEDGEWATCH_WEBHOOKS"):
             settings.load_settings()
+
+
+class TestUnknownVariables:
+    """A PLEDGEWATCH_ variable that is no setting is refused, not ignored (#11)."""
+
+    @pytest.mark.parametrize(
+        ("variable", "hint"),
+        [
+            ("TIMEZOEN", "PLEDGEWATCH_TIMEZONE"),
+            ("DB_URL", "PLEDGEWATCH_DATABASE_URL"),
+            ("WEBHOOK_CONCURENCY", "PLEDGEWATCH_WEBHOOK_CONCURRENCY"),
+            ("WEBHOOK__Z__URL", "PLEDGEWATCH_WEBHOOKS__Z__URL"),
+            ("WEBHOOKS_OPS_URL", "PLEDGEWATCH_WEBHOOKS__OPS__URL"),
+            ("WEBHOOKS__OPS__URLL", "PLEDGEWATCH_WEBHOOKS__OPS__URL"),
+            ("WEBHOOKS__OPS__SECRETS", "PLEDGEWATCH_WEBHOOKS__OPS__SECRET"),
+            ("WEBHOOKS__OPS__URL__X", "PLEDGEWATCH_WEBHOOKS__OPS__URL"),
+            ("HTTP_PORT__X", "PLEDGEWATCH_HTTP_PORT"),
+        ],
+    )
+    def test_it_names_the_variable_and_the_closest_setting(
+        self, env: SetEnv, variable: str, hint: str
+    ) -> None:
+        env(**{variable: "https://hooks.example.com/pledges"})
+        with pytest.raises(ConfigError) as caught:
+            settings.load_settings()
+        assert str(caught.value) == (
+            f"PLEDGEWATCH_{variable}: not a setting (did you mean {hint}?)"
+        )
+
+    def test_with_nothing_close_it_names_the_variable_alone(self, env: SetEnv) -> None:
+        env(COLOUR="red")
+        with pytest.raises(ConfigError) as caught:
+            settings.load_settings()
+        assert str(caught.value) == "PLEDGEWATCH_COLOUR: not a setting"
+
+    def test_an_unknown_webhook_field_with_nothing_close_lists_the_fields(
+        self, env: SetEnv
+    ) -> None:
+        env(WEBHOOKS__OPS__URL="https://hooks.example.com/pledges", WEBHOOKS__OPS__RETRIES="3")
+        with pytest.raises(ConfigError) as caught:
+            settings.load_settings()
+        assert str(caught.value) == (
+            "PLEDGEWATCH_WEBHOOKS__OPS__RETRIES: not a setting "
+            "(a webhook takes URL, SECRET, FORMAT, EVENTS, TAGS, HEADERS, TIMEOUT)"
+        )
+
+    def test_it_refuses_a_misspelt_variable_in_an_env_file(self, tmp_path: Path) -> None:
+        path = env_file(tmp_path, "a.env", TIMEZONE="Europe/Moscow", TIMEZOEN="Europe/Moscow")
+        with pytest.raises(ConfigError, match=r"^PLEDGEWATCH_TIMEZOEN: not a setting \(did you"):
+            settings.load_settings([path])
+
+    def test_it_names_every_unknown_variable_at_once(self, env: SetEnv) -> None:
+        env(TIMEZOEN="UTC", LOGLEVEL="DEBUG")
+        with pytest.raises(ConfigError) as caught:
+            settings.load_settings()
+        assert "PLEDGEWATCH_TIMEZOEN: " in str(caught.value)
+        assert "PLEDGEWATCH_LOGLEVEL: not a setting (did you mean PLEDGEWATCH_LOG_LEVEL?)" in str(
+            caught.value
+        )
+
+    def test_names_match_in_any_case_as_pydantic_settings_reads_them(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("pledgewatch_timezone", "Europe/Moscow")
+        assert settings.load_settings().timezone == "Europe/Moscow"
+        monkeypatch.setenv("pledgewatch_timezoen", "Europe/Moscow")
+        with pytest.raises(ConfigError, match=r"^pledgewatch_timezoen: .*PLEDGEWATCH_TIMEZONE\?"):
+            settings.load_settings()
+
+    def test_the_test_suites_own_variable_is_not_refused(self, env: SetEnv) -> None:
+        env(TEST_POSTGRES="postgresql://postgres@127.0.0.1:5432/postgres")
+        assert settings.load_settings().timezone == "UTC"
+
+    @pytest.mark.parametrize(
+        ("variable", "value"),
+        [
+            ("WEBHOOKS", '{"ops": {"url": "https://hooks.example.com/pledges"}}'),
+            ("WEBHOOKS__OPS", '{"url": "https://hooks.example.com/pledges"}'),
+            ("WEBHOOKS__OPS__HEADERS__X_TEAM", "desk"),
+        ],
+        ids=["all-webhooks-as-json", "one-webhook-as-json", "one-header"],
+    )
+    def test_the_other_webhook_forms_are_settings(
+        self, env: SetEnv, variable: str, value: str
+    ) -> None:
+        env(WEBHOOKS__OPS__URL="https://hooks.example.com/pledges", **{variable: value})
+        assert list(settings.load_settings().webhooks) == ["ops"]
+
+    def test_every_variable_of_the_example_env_file_is_a_setting(self, tmp_path: Path) -> None:
+        example = Path(__file__).resolve().parents[2] / "config" / "pledgewatch.env.example"
+        lines = example.read_text(encoding="utf-8").splitlines()
+        active = [line.removeprefix("#") for line in lines if line.startswith("#PLEDGEWATCH_")]
+        assert len(active) > 20
+        path = tmp_path / "example.env"
+        path.write_text("\n".join(active) + "\n", encoding="utf-8")
+        assert list(settings.load_settings([path]).webhooks) == ["desk"]
 
 
 class TestMasked:
