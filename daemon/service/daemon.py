@@ -52,6 +52,10 @@ logger = logging.getLogger(__name__)
 MAX_SLEEP = timedelta(seconds=60)  # the longest the planner sleeps without looking
 STOP_GRACE_SECONDS = 10.0  # how long sends in flight may take to finish on stop
 RELEASE_TIMEOUT_SECONDS = 5.0  # handing leases back on stop: a database away must not hold it up
+# The main thread looks up from its wait this often. A signal the kernel hands to
+# another thread only marks the handler as due; it runs once the main thread
+# executes Python again, which a wait without a timeout would never let it do.
+SIGNAL_LOOK_SECONDS = 1.0
 
 # What `run` raises when the daemon cannot start (`pledgewatch run` catches it here).
 StartupError = startup.StartupError
@@ -281,7 +285,10 @@ class Daemon:
     def wait_for_stop(self, env_files: Sequence[str | Path]) -> None:
         """Wait on the main thread for requests: reload when asked, return when asked to stop."""
         while True:
-            request = self._signal_requests.get()
+            try:
+                request = self._signal_requests.get(timeout=SIGNAL_LOOK_SECONDS)
+            except queue.Empty:
+                continue
             if request.startswith("stop:"):
                 self.stop_requested.set()
                 logger.info(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -338,6 +340,36 @@ def _show(env: Path, pledge_id: str) -> dict[str, Any]:
     result = process.cli("--env-file", str(env), "show", pledge_id, "--json", settings={})
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout))
+
+
+def _send_to_a_worker_thread(pid: int, signum: int) -> int:
+    """Send `signum` to one thread of process `pid` other than its main thread; return its id."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    workers = sorted(int(task.name) for task in Path(f"/proc/{pid}/task").iterdir())
+    workers.remove(pid)  # the main thread's id is the process id
+    assert workers, "the daemon runs threads besides its main one"
+    if libc.tgkill(pid, workers[0], signum) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill failed")
+    return workers[0]
+
+
+def test_sigterm_handed_to_another_thread_than_the_main_one_still_stops_it(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The kernel may hand a signal to any thread; the main thread must still act on it."""
+    daemon = process.start({"PLEDGEWATCH_DATABASE_URL": sqlite_url}, tmp_path / "daemon.log")
+    try:
+        _send_to_a_worker_thread(daemon.process.pid, signal.SIGTERM)
+        code = daemon.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        daemon.stop()
+        raise AssertionError(
+            f"no stop after a SIGTERM to a worker thread:\n{daemon.output()}"
+        ) from None
+    finally:
+        daemon.handle.close()
+    assert code == 0, daemon.output()
+    assert "action=stop_requested signal=SIGTERM" in daemon.output()
 
 
 class TestReload:
