@@ -11,7 +11,7 @@ import typer
 from daemon.cli import common
 from daemon.clock import system_clock
 from daemon.model import lifecycle
-from daemon.model.durations import DurationError, format_duration, parse_duration
+from daemon.model.durations import DurationError, parse_duration
 from daemon.model.statuses import parse_status
 
 app = common.app
@@ -134,10 +134,12 @@ def show(
     if detail["plan_error"]:
         lines.append(f"  error      {detail['plan_error']}")
     lines.append("  next notices:" if detail["next_notices"] else "  next notices: none")
-    lines += [
-        f"    {n['at']}  {n['type']}" + (f" ({n['offset']} before)" if "offset" in n else "")
-        for n in detail["next_notices"]
-    ]
+    for n in detail["next_notices"]:
+        line = f"    {n['at']}  {n['type']}" + (f" ({n['offset']} before)" if "offset" in n else "")
+        if "scheduled_for" in n:
+            folded = f"; {n['missed']} earlier folded in" if n["missed"] else ""
+            line += f" (held from {n['scheduled_for']}{folded})"
+        lines.append(line)
     lines.append("  history:")
     for h in detail["history"]:
         extra = "".join(f"  {k}: {h[k]}" for k in ("note", "evidence") if h[k])
@@ -204,16 +206,18 @@ def upcoming(
     until = now + horizon
     with connector.read(engine) as conn:
         coming = pledges.upcoming(conn, settings.policy, now, until)
-    found = [
-        {
-            "at": documents.isoformat(notice.at, documents.zone_of(pledge)),
-            "type": notice.type.value,
+    found = []
+    for pledge, going in coming:
+        entry = {
+            "at": None,
+            "type": going.planned.notice.type.value,
             "commitment_id": pledge.id,
             "title": pledge.title,
-            "offset": format_duration(notice.offset) if notice.offset else None,
+            "offset": None,
         }
-        for pledge, notice in coming
-    ]
+        # When it goes out; its own instant too when a hold keeps it back.
+        entry.update(pledges.outgoing_document(going, documents.zone_of(pledge)))
+        found.append(entry)
     if as_json:
         common.print_json(found)
         return

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support import process
 
@@ -144,3 +146,66 @@ class TestCheckConfigWebhookTargets:
         result = process.cli("check-config", settings=settings)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "webhook:local:target: warn (" in result.stdout
+
+
+def _seed_and_migrate(
+    tmp_path: Path, commitments: list[dict[str, object]], **document: object
+) -> dict[str, str]:
+    """Import `commitments` into a SQLite file of the test's own; return its settings."""
+    settings = {"PLEDGEWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'pledgewatch.db'}"}
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(yaml.safe_dump({**document, "commitments": commitments}))
+    imported = process.cli("import", str(seed), settings=settings)
+    assert imported.returncode == 0, imported.stderr
+    return settings
+
+
+def _json(*args: str, settings: dict[str, str]) -> object:
+    result = process.cli(*args, "--json", settings=settings)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+class TestNoticesAsTheyWillGoOut:
+    """`show` and `upcoming` list notices as the daemon will send them, holds considered."""
+
+    def commitments(self) -> list[dict[str, object]]:
+        # Reminders 30d, 7d and 1d before: the 7-day one falls inside the hold below.
+        deadline = (datetime.now(UTC) + timedelta(days=20)).date().isoformat()
+        return [{"id": "draft", "title": "Draft", "deadline": deadline, "tags": ["syria"]}]
+
+    def assert_nothing_inside_the_hold(self, notices: list[dict[str, object]], held: str) -> None:
+        end = datetime.fromisoformat(held)
+        now = datetime.now(UTC)
+        instants = [datetime.fromisoformat(str(n["at"])) for n in notices]
+        assert instants and not any(now < at < end for at in instants), (held, notices)
+
+    @pytest.mark.parametrize("hold", ["snooze", "silence"])
+    def test_a_held_notice_is_listed_at_the_end_of_the_hold_not_inside_it(
+        self, tmp_path: Path, hold: str
+    ) -> None:
+        settings = _seed_and_migrate(tmp_path, self.commitments(), timezone="Europe/Moscow")
+        target = ["draft"] if hold == "snooze" else ["--tag", "syria"]
+        held = process.cli(hold, *target, "--until", "15d", settings=settings)
+        assert held.returncode == 0, held.stderr
+        detail = _json("show", "draft", settings=settings)
+        assert isinstance(detail, dict)
+        notices = detail["next_notices"]
+        self.assert_nothing_inside_the_hold(notices, detail["held_until"])
+        assert detail["next_notice_at"] == notices[0]["at"] == detail["held_until"]
+        # The 7-day reminder, kept back, goes out late at the end of the hold.
+        assert notices[0]["type"] == "commitment.reminder" and notices[0]["offset"] == "7d"
+        assert notices[0]["late"] is True and notices[0]["scheduled_for"] < notices[0]["at"]
+        coming = _json("upcoming", "--within", "30d", settings=settings)
+        assert isinstance(coming, list)
+        self.assert_nothing_inside_the_hold(coming, detail["held_until"])
+        assert [n["at"] for n in coming] == [n["at"] for n in notices[: len(coming)]]
+
+    def test_next_notice_at_is_the_first_listed_notice_when_nothing_is_held(
+        self, tmp_path: Path
+    ) -> None:
+        settings = _seed_and_migrate(tmp_path, self.commitments(), timezone="Europe/Moscow")
+        detail = _json("show", "draft", settings=settings)
+        assert isinstance(detail, dict)
+        assert detail["next_notice_at"] == detail["next_notices"][0]["at"]
+        assert "late" not in detail["next_notices"][0]
