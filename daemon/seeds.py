@@ -462,6 +462,7 @@ def _to_seed(name: str, item: _Fields, source: Source, zone: ZoneInfo, reference
         reminders=reminders,
         recurrence=check_ins,
         pending=pending,
+        timezone=zone.key,
         # Sorted, as the store reads them back: a re-import then compares equal.
         conditions=tuple(
             sorted((Condition(c.requires, c.status) for c in conditions), key=lambda c: c.requires)

@@ -11,7 +11,7 @@ import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -195,6 +195,20 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         )
 
 
+def instant_text(value: datetime | str | None, zone: tzinfo) -> str:
+    """Return an instant as the tables of the command line show it, or `-` for none.
+
+    The one rule for them all: ISO 8601 in the pledge's zone (`documents.zone_of`),
+    with its offset, to the second. `value` may be the ISO text of a JSON document;
+    the JSON output itself keeps its instants exact.
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(zone).isoformat(timespec="seconds")
+
+
 def window_text(pledge: Any) -> str:
     """Return a pledge's deadline window as its phrase, its bounds in its zone, and the zone."""
     from daemon.model import documents
@@ -203,9 +217,8 @@ def window_text(pledge: Any) -> str:
     if window is None:
         return "-"
     zone = documents.zone_of(pledge)
-    start = window.earliest.astimezone(zone)
-    end = window.latest.astimezone(zone)
-    return f"{window.phrase} [{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}) {window.timezone}"
+    start, end = instant_text(window.earliest, zone), instant_text(window.latest, zone)
+    return f"{window.phrase} [{start} .. {end}) {window.timezone}"
 
 
 def read_until(text: str, settings: Settings) -> datetime:

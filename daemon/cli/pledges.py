@@ -82,7 +82,7 @@ def list_(
         (
             s.pledge.id,
             s.pledge.status.value,
-            documents.isoformat(s.next_notice_at, documents.zone_of(s.pledge)) or "-",
+            common.instant_text(s.next_notice_at, documents.zone_of(s.pledge)),
             common.window_text(s.pledge),
             s.pledge.title,
         )
@@ -98,6 +98,7 @@ def show(
     as_json: common.JsonFlag = False,
 ) -> None:
     """Show one commitment with its history, conditions and next notices."""
+    from daemon.model import documents
     from daemon.store import connector, pledges
 
     settings = common.load_settings(ctx)
@@ -110,6 +111,7 @@ def show(
         common.print_json(detail)
         return
     source = detail["source"]
+    zone = documents.zone_of(stored.pledge)
     lines = [
         f"{detail['id']}: {detail['title']}",
         f"  status     {detail['status']}  ({detail['kind']})",
@@ -124,27 +126,31 @@ def show(
         lines.append(f"  condition  waits for {condition['requires']} to be {condition['status']}")
     if detail["check_ins"]:
         rule = detail["check_ins"]["cron"] or detail["check_ins"]["every"] or "the default interval"
-        lines.append(f"  check-ins  {rule}, from {detail['check_ins']['since']}")
+        since = common.instant_text(detail["check_ins"]["since"], zone)
+        lines.append(f"  check-ins  {rule}, from {since}")
     if detail["blocked"]:
         lines.append("  waiting    a condition is not met yet: no deadline clock runs")
     if detail["acknowledged"]:
         lines.append("  acked      overdue repeats stopped until the next status change")
     if detail["held_until"]:
-        lines.append(f"  held until {detail['held_until']} (snoozed or silenced)")
+        held = common.instant_text(detail["held_until"], zone)
+        lines.append(f"  held until {held} (snoozed or silenced)")
     if detail["plan_error"]:
         lines.append(f"  error      {detail['plan_error']}")
     lines.append("  next notices:" if detail["next_notices"] else "  next notices: none")
     for n in detail["next_notices"]:
-        line = f"    {n['at']}  {n['type']}" + (f" ({n['offset']} before)" if "offset" in n else "")
+        at = common.instant_text(n["at"], zone)
+        line = f"    {at}  {n['type']}" + (f" ({n['offset']} before)" if "offset" in n else "")
         if "scheduled_for" in n:
             folded = f"; {n['missed']} earlier folded in" if n["missed"] else ""
-            line += f" (held from {n['scheduled_for']}{folded})"
+            line += f" (held from {common.instant_text(n['scheduled_for'], zone)}{folded})"
         lines.append(line)
     lines.append("  history:")
     for h in detail["history"]:
         extra = "".join(f"  {k}: {h[k]}" for k in ("note", "evidence") if h[k])
+        at = common.instant_text(h["at"], zone)
         lines.append(
-            f"    {h['at']}  {h['old_status'] or '-'} -> {h['new_status']}  by {h['actor'] or '-'}{extra}"
+            f"    {at}  {h['old_status'] or '-'} -> {h['new_status']}  by {h['actor'] or '-'}{extra}"
         )
     typer.echo("\n".join(lines))
 
@@ -223,5 +229,13 @@ def upcoming(
         return
     common.table(
         ("WHEN", "TYPE", "ID", "TITLE"),
-        [(n["at"], n["type"], n["commitment_id"], n["title"]) for n in found],
+        [
+            (
+                common.instant_text(going.at, documents.zone_of(pledge)),
+                n["type"],
+                pledge.id,
+                n["title"],
+            )
+            for (pledge, going), n in zip(coming, found, strict=True)
+        ],
     )

@@ -89,6 +89,7 @@ def to_pledge(row: Row | Any, conditions: Sequence[Condition] = ()) -> Pledge:
             cron=row.recurrence.get("cron"),
         ),
         conditions=tuple(conditions),
+        timezone=row.timezone,
     )
 
 

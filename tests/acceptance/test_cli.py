@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -209,3 +210,49 @@ class TestNoticesAsTheyWillGoOut:
         assert isinstance(detail, dict)
         assert detail["next_notice_at"] == detail["next_notices"][0]["at"]
         assert "late" not in detail["next_notices"][0]
+
+
+class TestInstantsInTables:
+    """Every instant a table shows is in its pledge's zone, to the second."""
+
+    INSTANT = re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d\d:\d\d|Z)")
+
+    def instants(self, text: str) -> list[str]:
+        # A history note is the text written then (`snoozed until ...`): not a column.
+        lines = [line.split("  note: ")[0] for line in text.splitlines()]
+        return self.INSTANT.findall("\n".join(lines))
+
+    def test_list_upcoming_and_show_write_moscow_pledges_in_moscow_time_to_the_second(
+        self, tmp_path: Path
+    ) -> None:
+        deadline = (datetime.now(UTC) + timedelta(days=20)).date().isoformat()
+        settings = _seed_and_migrate(
+            tmp_path,
+            [
+                {"id": "draft", "title": "Draft", "deadline": deadline},
+                # Check-ins counted from the import instant, which has microseconds.
+                {"id": "watch", "title": "Watch", "kind": "ongoing", "check_in": "1d"},
+                {
+                    "id": "lift",
+                    "title": "Lift",
+                    "kind": "conditional",
+                    "conditions": [{"requires": "draft"}],
+                },
+            ],
+            timezone="Europe/Moscow",
+        )
+        for pledge_id in ("lift", "draft"):
+            held = process.cli("snooze", pledge_id, "--until", "3d", settings=settings)
+            assert held.returncode == 0, held.stderr
+        outputs = [
+            process.cli("list", settings=settings),
+            process.cli("upcoming", settings=settings),
+        ]
+        outputs += [process.cli("show", i, settings=settings) for i in ("draft", "watch", "lift")]
+        for result in outputs:
+            assert result.returncode == 0, result.stderr
+            found = self.instants(result.stdout)
+            assert found, result.stdout
+            assert all(re.fullmatch(r"[\d-]+T\d\d:\d\d:\d\d\+03:00", i) for i in found), (
+                result.stdout
+            )
