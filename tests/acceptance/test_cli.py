@@ -256,3 +256,52 @@ class TestInstantsInTables:
             assert all(re.fullmatch(r"[\d-]+T\d\d:\d\d:\d\d\+03:00", i) for i in found), (
                 result.stdout
             )
+
+
+class TestUntilWithoutAnOffset:
+    """A naive --until is read in the pledge's zone (snooze) or PLEDGEWATCH_TIMEZONE (silence)."""
+
+    def settings(self, tmp_path: Path) -> dict[str, str]:
+        commitments = [{"id": "lift", "title": "Lift", "tags": ["sanctions"]}]
+        return _seed_and_migrate(tmp_path, commitments, timezone="Europe/Moscow")
+
+    def day(self) -> str:
+        return (datetime.now(UTC) + timedelta(days=20)).date().isoformat()
+
+    def test_snooze_reads_it_in_the_pledges_zone_and_echoes_it_with_its_offset(
+        self, tmp_path: Path
+    ) -> None:
+        settings = self.settings(tmp_path)
+        result = process.cli("snooze", "lift", "--until", f"{self.day()}T10:00", settings=settings)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == f"lift: snoozed until {self.day()}T10:00:00+03:00\n"
+        detail = _json("show", "lift", settings=settings)
+        assert isinstance(detail, dict)
+        assert detail["held_until"] == f"{self.day()}T10:00:00+03:00"
+
+    def test_silence_reads_it_in_the_operators_zone_and_echoes_it_with_its_offset(
+        self, tmp_path: Path
+    ) -> None:
+        settings = {**self.settings(tmp_path), "PLEDGEWATCH_TIMEZONE": "Asia/Tokyo"}
+        until = f"{self.day()}T10:00"
+        result = process.cli("silence", "--tag", "sanctions", "--until", until, settings=settings)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == f"tag sanctions: silenced until {until}:00+09:00 (1 pledge)\n"
+        detail = _json("show", "lift", settings=settings)
+        assert isinstance(detail, dict)
+        assert detail["held_until"] == f"{self.day()}T04:00:00+03:00"  # 10:00 in Tokyo
+
+    def test_a_duration_is_echoed_to_the_second_in_the_pledges_zone(self, tmp_path: Path) -> None:
+        result = process.cli("snooze", "lift", "--until", "3d", settings=self.settings(tmp_path))
+        assert result.returncode == 0, result.stderr
+        assert re.fullmatch(r"lift: snoozed until [\d-]+T\d\d:\d\d:\d\d\+03:00\n", result.stdout)
+
+    @pytest.mark.parametrize(
+        ("command", "zone"),
+        [(["snooze", "lift"], "the pledge's time zone"), (["silence"], "PLEDGEWATCH_TIMEZONE")],
+        ids=["snooze", "silence"],
+    )
+    def test_help_says_in_which_zone(self, command: list[str], zone: str) -> None:
+        result = process.cli(*command, "--help", settings={"COLUMNS": "200"})
+        assert result.returncode == 0, result.stderr
+        assert f"Without an offset, read in {zone}." in result.stdout
