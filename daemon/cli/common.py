@@ -11,7 +11,7 @@ import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -74,7 +74,13 @@ app = typer.Typer(
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 CommitmentId = Annotated[str, typer.Argument(metavar="ID")]
 # The options of the commands that hold notices back; `hold_end` reads --until.
-Until = Annotated[str | None, typer.Option("--until", help="3d, 12h or a date; the hold's end.")]
+_UNTIL = "3d, 12h or a date (2027-01-05T10:00); the hold's end. Without an offset, read in {}."
+PledgeUntil = Annotated[
+    str | None, typer.Option("--until", help=_UNTIL.format("the pledge's time zone"))
+]
+TagUntil = Annotated[
+    str | None, typer.Option("--until", help=_UNTIL.format("PLEDGEWATCH_TIMEZONE"))
+]
 Note = Annotated[str | None, typer.Option("--note", help="Why.")]
 
 
@@ -195,6 +201,20 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         )
 
 
+def instant_text(value: datetime | str | None, zone: tzinfo) -> str:
+    """Return an instant as the tables of the command line show it, or `-` for none.
+
+    The one rule for them all: ISO 8601 in the pledge's zone (`documents.zone_of`),
+    with its offset, to the second. `value` may be the ISO text of a JSON document;
+    the JSON output itself keeps its instants exact.
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(zone).isoformat(timespec="seconds")
+
+
 def window_text(pledge: Any) -> str:
     """Return a pledge's deadline window as its phrase, its bounds in its zone, and the zone."""
     from daemon.model import documents
@@ -203,36 +223,46 @@ def window_text(pledge: Any) -> str:
     if window is None:
         return "-"
     zone = documents.zone_of(pledge)
-    start = window.earliest.astimezone(zone)
-    end = window.latest.astimezone(zone)
-    return f"{window.phrase} [{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}) {window.timezone}"
+    start, end = instant_text(window.earliest, zone), instant_text(window.latest, zone)
+    return f"{window.phrase} [{start} .. {end}) {window.timezone}"
 
 
-def read_until(text: str, settings: Settings) -> datetime:
-    """Read --until: a duration from now (3d, 12h) or a date or time (naive: in TIMEZONE).
-
-    It must lie ahead, and at most ten years ahead.
-    """
-    now = system_clock()
+def read_until(text: str) -> datetime:
+    """Read --until: a duration from now (3d, 12h), or a date or time (naive when it names no offset)."""
     try:
-        value = now + parse_duration(text)
+        return system_clock() + parse_duration(text)
     except (DurationError, OverflowError):
         try:
-            value = datetime.fromisoformat(text)
+            return datetime.fromisoformat(text)
         except ValueError:
             fail(
                 f"--until: {text!r} is neither a duration (3d, 12h) nor a date (2026-12-01T09:00)",
                 EXIT_INPUT,
             )
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=settings.zone)
+
+
+def hold_end(until: str | None, end: bool) -> datetime | None:
+    """Read `--until WHEN` or `--end` (exactly one): the end of a hold as given, or None to end it now.
+
+    The end is naive when WHEN names no offset: `hold_end_in` reads it in a zone.
+    """
+    if (until is None) == (not end):
+        fail("give --until WHEN or --end", EXIT_INPUT)
+    return read_until(until) if until else None
+
+
+def hold_end_in(value: datetime | None, zone: tzinfo, text: str | None) -> datetime | None:
+    """Return the end of a hold in UTC, a naive one read in `zone`; None stays None.
+
+    `snooze` reads it in the pledge's zone, `silence` (pledges of many zones) in
+    PLEDGEWATCH_TIMEZONE. It must lie ahead, and at most ten years ahead: else
+    exit 2 naming `text`, the --until given.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    now = system_clock()
     if not now < value <= now + LONGEST_HOLD:
         fail(f"--until: {text!r} must lie ahead, and at most ten years ahead", EXIT_INPUT)
     return value.astimezone(UTC)
-
-
-def hold_end(until: str | None, end: bool, settings: Settings) -> datetime | None:
-    """Read `--until WHEN` or `--end` (exactly one): the end of a hold, or None to end it now."""
-    if (until is None) == (not end):
-        fail("give --until WHEN or --end", EXIT_INPUT)
-    return read_until(until, settings) if until else None

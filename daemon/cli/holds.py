@@ -39,17 +39,20 @@ def ack(
 def snooze(
     ctx: typer.Context,
     commitment_id: common.CommitmentId,
-    until: common.Until = None,
+    until: common.PledgeUntil = None,
     end: Annotated[bool, typer.Option("--end", help="End the snooze now.")] = False,
     note: common.Note = None,
 ) -> None:
     """Hold every notice of one pledge until then; what is still relevant is sent at the end."""
-    from daemon.store import connector, holds
+    from daemon.model import documents
+    from daemon.store import connector, holds, pledges
 
     settings = common.load_settings(ctx)
-    when = common.hold_end(until, end, settings)
+    given = common.hold_end(until, end)
     engine = common.open_engine(settings)
     with common.existing(commitment_id), connector.write(engine) as conn:
+        zone = documents.zone_of(pledges.get(conn, commitment_id).pledge)
+        when = common.hold_end_in(given, zone, until)
         holds.snooze(
             conn,
             commitment_id,
@@ -60,7 +63,8 @@ def snooze(
             note=note,
         )
     typer.echo(
-        f"{commitment_id}: " + (f"snoozed until {when.isoformat()}" if when else "snooze ended")
+        f"{commitment_id}: "
+        + (f"snoozed until {common.instant_text(when, zone)}" if when else "snooze ended")
     )
 
 
@@ -68,7 +72,7 @@ def snooze(
 def silence(
     ctx: typer.Context,
     tag: Annotated[str, typer.Option("--tag", help="Every pledge with this tag.")],
-    until: common.Until = None,
+    until: common.TagUntil = None,
     end: Annotated[bool, typer.Option("--end", help="Lift the silence now.")] = False,
     note: common.Note = None,
 ) -> None:
@@ -76,7 +80,7 @@ def silence(
     from daemon.store import connector, holds
 
     settings = common.load_settings(ctx)
-    when = common.hold_end(until, end, settings)
+    when = common.hold_end_in(common.hold_end(until, end), settings.zone, until)
     engine = common.open_engine(settings)
     with connector.write(engine) as conn:
         count = holds.silence(
@@ -88,5 +92,7 @@ def silence(
             actor=common.actor(),
             note=note,
         )
-    held = f"silenced until {when.isoformat()}" if when else "silence lifted"
+    held = (
+        f"silenced until {common.instant_text(when, settings.zone)}" if when else "silence lifted"
+    )
     typer.echo(f"tag {tag}: {held} ({count} pledge{'s' if count != 1 else ''})")

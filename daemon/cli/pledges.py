@@ -11,7 +11,7 @@ import typer
 from daemon.cli import common
 from daemon.clock import system_clock
 from daemon.model import lifecycle
-from daemon.model.durations import DurationError, format_duration, parse_duration
+from daemon.model.durations import DurationError, parse_duration
 from daemon.model.statuses import parse_status
 
 app = common.app
@@ -82,7 +82,7 @@ def list_(
         (
             s.pledge.id,
             s.pledge.status.value,
-            documents.isoformat(s.next_notice_at, documents.zone_of(s.pledge)) or "-",
+            common.instant_text(s.next_notice_at, documents.zone_of(s.pledge)),
             common.window_text(s.pledge),
             s.pledge.title,
         )
@@ -98,6 +98,7 @@ def show(
     as_json: common.JsonFlag = False,
 ) -> None:
     """Show one commitment with its history, conditions and next notices."""
+    from daemon.model import documents
     from daemon.store import connector, pledges
 
     settings = common.load_settings(ctx)
@@ -110,6 +111,7 @@ def show(
         common.print_json(detail)
         return
     source = detail["source"]
+    zone = documents.zone_of(stored.pledge)
     lines = [
         f"{detail['id']}: {detail['title']}",
         f"  status     {detail['status']}  ({detail['kind']})",
@@ -124,25 +126,31 @@ def show(
         lines.append(f"  condition  waits for {condition['requires']} to be {condition['status']}")
     if detail["check_ins"]:
         rule = detail["check_ins"]["cron"] or detail["check_ins"]["every"] or "the default interval"
-        lines.append(f"  check-ins  {rule}, from {detail['check_ins']['since']}")
+        since = common.instant_text(detail["check_ins"]["since"], zone)
+        lines.append(f"  check-ins  {rule}, from {since}")
     if detail["blocked"]:
         lines.append("  waiting    a condition is not met yet: no deadline clock runs")
     if detail["acknowledged"]:
         lines.append("  acked      overdue repeats stopped until the next status change")
     if detail["held_until"]:
-        lines.append(f"  held until {detail['held_until']} (snoozed or silenced)")
+        held = common.instant_text(detail["held_until"], zone)
+        lines.append(f"  held until {held} (snoozed or silenced)")
     if detail["plan_error"]:
         lines.append(f"  error      {detail['plan_error']}")
     lines.append("  next notices:" if detail["next_notices"] else "  next notices: none")
-    lines += [
-        f"    {n['at']}  {n['type']}" + (f" ({n['offset']} before)" if "offset" in n else "")
-        for n in detail["next_notices"]
-    ]
+    for n in detail["next_notices"]:
+        at = common.instant_text(n["at"], zone)
+        line = f"    {at}  {n['type']}" + (f" ({n['offset']} before)" if "offset" in n else "")
+        if "scheduled_for" in n:
+            folded = f"; {n['missed']} earlier folded in" if n["missed"] else ""
+            line += f" (held from {common.instant_text(n['scheduled_for'], zone)}{folded})"
+        lines.append(line)
     lines.append("  history:")
     for h in detail["history"]:
         extra = "".join(f"  {k}: {h[k]}" for k in ("note", "evidence") if h[k])
+        at = common.instant_text(h["at"], zone)
         lines.append(
-            f"    {h['at']}  {h['old_status'] or '-'} -> {h['new_status']}  by {h['actor'] or '-'}{extra}"
+            f"    {at}  {h['old_status'] or '-'} -> {h['new_status']}  by {h['actor'] or '-'}{extra}"
         )
     typer.echo("\n".join(lines))
 
@@ -204,20 +212,30 @@ def upcoming(
     until = now + horizon
     with connector.read(engine) as conn:
         coming = pledges.upcoming(conn, settings.policy, now, until)
-    found = [
-        {
-            "at": documents.isoformat(notice.at, documents.zone_of(pledge)),
-            "type": notice.type.value,
+    found = []
+    for pledge, going in coming:
+        entry = {
+            "at": None,
+            "type": going.planned.notice.type.value,
             "commitment_id": pledge.id,
             "title": pledge.title,
-            "offset": format_duration(notice.offset) if notice.offset else None,
+            "offset": None,
         }
-        for pledge, notice in coming
-    ]
+        # When it goes out; its own instant too when a hold keeps it back.
+        entry.update(pledges.outgoing_document(going, documents.zone_of(pledge)))
+        found.append(entry)
     if as_json:
         common.print_json(found)
         return
     common.table(
         ("WHEN", "TYPE", "ID", "TITLE"),
-        [(n["at"], n["type"], n["commitment_id"], n["title"]) for n in found],
+        [
+            (
+                common.instant_text(going.at, documents.zone_of(pledge)),
+                n["type"],
+                pledge.id,
+                n["title"],
+            )
+            for (pledge, going), n in zip(coming, found, strict=True)
+        ],
     )

@@ -20,12 +20,18 @@ PAYLOAD_VERSION = 1
 
 
 def zone_of(pledge: Pledge) -> ZoneInfo:
-    """Return the zone a pledge's instants are shown in: its deadline's, its check-ins', else UTC."""
+    """Return the zone a pledge's instants are shown in.
+
+    Its deadline's, its check-ins', its pending deadline's, the zone of the
+    file it came from, else UTC (a pledge stored before pledges kept a zone).
+    """
     if pledge.window:
         return ZoneInfo(pledge.window.timezone)
     if pledge.recurrence:
         return ZoneInfo(pledge.recurrence.timezone)
-    return ZoneInfo("UTC")
+    if pledge.pending:
+        return ZoneInfo(pledge.pending.timezone)
+    return ZoneInfo(pledge.timezone or "UTC")
 
 
 def isoformat(instant: datetime | None, zone: ZoneInfo | None = None) -> str | None:

@@ -53,6 +53,9 @@ class Pledge:
     conditions: tuple[Condition, ...] = ()
     recurrence: Recurrence | None = None  # check-ins (ongoing and recurring pledges)
     pending: Pending | None = None  # a deadline that starts when the conditions are met
+    # The zone its file was read in (else PLEDGEWATCH_TIMEZONE); None when stored before
+    # pledges kept one. Its instants are shown there when no deadline or check-in names one.
+    timezone: str | None = None
     # Set by the store: some condition is not met yet, so no deadline clock runs.
     blocked: bool = False
     # Overdue repeats stop once acknowledged, until the next status change.

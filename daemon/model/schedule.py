@@ -295,6 +295,53 @@ def wake_at(pledge: Pledge, policy: Policy, after: datetime | None) -> datetime 
     return notice.at
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A notice as it will go out: at `at`, later than `planned.notice.at` when a hold kept it back."""
+
+    at: datetime
+    planned: Planned
+
+
+def outgoing(
+    pledge: Pledge,
+    policy: Policy,
+    after: datetime | None,
+    now: datetime,
+    until: datetime,
+    limit: int = 50,
+) -> list[Outgoing]:
+    """Return the notices that will go out in (now, until], in order, at most `limit`.
+
+    `after` is how far the planner has planned (its `planned_through`). A
+    notice already due at `now` is the planner's next pass, not listed. While
+    a hold (snooze, silence) runs, nothing goes out: at its end the planner
+    sends what `plan` decides there under the catch-up policy, and that is
+    what is listed at the hold's end. Every later notice goes out at its own
+    instant (acknowledged repeats and blocked pledges have none).
+    """
+    start = now if after is None else max(after, now)
+    found: list[Outgoing] = []
+    held = pledge.held_until
+    if held is not None and start < held:
+        if held > until:
+            return []
+        cursor = after
+        while len(found) < limit:
+            # As the planner at the end of the hold: pass after pass until nothing more is owed.
+            owed = plan(pledge, policy, cursor, held)
+            found += [Outgoing(held, planned) for planned in owed.send]
+            if owed.through == cursor:
+                break
+            cursor = owed.through
+        start = held
+    found += [
+        Outgoing(notice.at, Planned(notice))
+        for notice in upcoming(pledge, policy, start, until, limit=limit - len(found))
+    ]
+    return found[:limit]
+
+
 def upcoming(
     pledge: Pledge, policy: Policy, after: datetime | None, until: datetime, limit: int = 50
 ) -> list[Notice]:

@@ -174,6 +174,7 @@ def _to_seed(
         reminders=reminders,
         recurrence=check_ins,
         pending=pending,
+        timezone=zone.key,
         # Sorted, as the store reads them back: a re-import then compares equal.
         conditions=tuple(
             sorted((Condition(c.requires, c.status) for c in conditions), key=lambda c: c.requires)

@@ -271,6 +271,7 @@ def _columns(pledge: Pledge, encode: _Encoding = _SQLALCHEMY_ENCODING) -> dict[s
         "deadline_timezone": window.timezone if window else (pending.timezone if pending else None),
         "reminders": encode.reminders(pledge.reminders),
         "recurrence": encode.recurrence(pledge.recurrence),
+        "timezone": pledge.timezone,
     }
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Row, func, select
 
@@ -27,6 +28,7 @@ from daemon.store.schema import Condition as ConditionRow
 
 UPCOMING_HORIZON = timedelta(days=366)  # how far ahead `show` lists notices
 UPCOMING_LIMIT = 1000  # notices per pledge `upcoming` lists at most
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # `next_notice_at` is looked for this far
 
 
 class NotFound(LookupError):
@@ -87,6 +89,7 @@ def to_pledge(row: Row | Any, conditions: Sequence[Condition] = ()) -> Pledge:
             cron=row.recurrence.get("cron"),
         ),
         conditions=tuple(conditions),
+        timezone=row.timezone,
     )
 
 
@@ -205,30 +208,41 @@ def history(conn: Connection, pledge_id: str) -> list[dict[str, Any]]:
 
 
 def describe(conn: Connection, stored: Stored, policy: Policy, now: datetime) -> dict[str, Any]:
-    """Return the commitment object with its history, next notices and planner state."""
+    """Return the commitment object with its history, next notices and planner state.
+
+    The next notices are those that will go out, holds and acknowledgement
+    considered (`schedule.outgoing`); `next_notice_at` is the first of them,
+    looked for past the horizon the list stops at.
+    """
     pledge = stored.pledge
     zone = documents.zone_of(pledge)
-    coming = schedule.upcoming(
-        pledge,
-        policy,
-        look_ahead_start(stored.planned_through, now),
-        now + UPCOMING_HORIZON,
-        limit=10,
-    )
+    after = stored.planned_through
+    coming = schedule.outgoing(pledge, policy, after, now, now + UPCOMING_HORIZON, limit=10)
+    first = coming[:1] or schedule.outgoing(pledge, policy, after, now, _END_OF_TIME, limit=1)
     return {
         **documents.commitment_document(pledge),
-        "next_notice_at": documents.isoformat(stored.next_notice_at, zone),
+        "next_notice_at": documents.isoformat(first[0].at, zone) if first else None,
         "plan_error": stored.plan_error,
         "history": history(conn, pledge.id),
         "next_notices": [
-            {
-                "type": n.type.value,
-                "at": documents.isoformat(n.at, zone),
-                **({"offset": format_duration(n.offset)} if n.offset else {}),
-            }
-            for n in coming
+            {"type": o.planned.notice.type.value, **outgoing_document(o, zone)} for o in coming
         ],
     }
+
+
+def outgoing_document(found: schedule.Outgoing, zone: ZoneInfo) -> dict[str, Any]:
+    """Return when a notice goes out and, when a hold kept it back, its own instant and count."""
+    notice = found.planned.notice
+    document: dict[str, Any] = {"at": documents.isoformat(found.at, zone)}
+    if notice.offset:
+        document["offset"] = format_duration(notice.offset)
+    if found.at != notice.at:
+        document |= {
+            "scheduled_for": documents.isoformat(notice.at, zone),
+            "late": found.planned.late,
+            "missed": found.planned.missed,
+        }
+    return document
 
 
 def look_ahead_start(planned_through: datetime | None, now: datetime) -> datetime:
@@ -249,20 +263,17 @@ def summary(conn: Connection) -> tuple[int, datetime | None]:
 
 def upcoming(
     conn: Connection, policy: Policy, now: datetime, until: datetime
-) -> list[tuple[Pledge, schedule.Notice]]:
-    """Return the notices in (now, until] of every pledge, in time order.
+) -> list[tuple[Pledge, schedule.Outgoing]]:
+    """Return the notices that go out in (now, until] for every pledge, in time order.
 
-    Only pledges whose next notice lies before `until` can have one there: an index range.
+    Only pledges the planner looks at before `until` can have one there: an
+    index range (a held pledge is looked at when its hold ends).
     """
     ids = list(conn.scalars(select(Commitment.id).where(Commitment.next_notice_at <= until)))
     found = []
     for stored in (get(conn, i) for i in ids):
-        for notice in schedule.upcoming(
-            stored.pledge,
-            policy,
-            look_ahead_start(stored.planned_through, now),
-            until,
-            limit=UPCOMING_LIMIT,
+        for notice in schedule.outgoing(
+            stored.pledge, policy, stored.planned_through, now, until, limit=UPCOMING_LIMIT
         ):
             found.append((stored.pledge, notice))
     found.sort(key=lambda pair: (pair[1].at, pair[0].id))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support import process
 
@@ -144,3 +147,161 @@ class TestCheckConfigWebhookTargets:
         result = process.cli("check-config", settings=settings)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "webhook:local:target: warn (" in result.stdout
+
+
+def _seed_and_migrate(
+    tmp_path: Path, commitments: list[dict[str, object]], **document: object
+) -> dict[str, str]:
+    """Import `commitments` into a SQLite file of the test's own; return its settings."""
+    settings = {"PLEDGEWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'pledgewatch.db'}"}
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(yaml.safe_dump({**document, "commitments": commitments}))
+    imported = process.cli("import", str(seed), settings=settings)
+    assert imported.returncode == 0, imported.stderr
+    return settings
+
+
+def _json(*args: str, settings: dict[str, str]) -> object:
+    result = process.cli(*args, "--json", settings=settings)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+class TestNoticesAsTheyWillGoOut:
+    """`show` and `upcoming` list notices as the daemon will send them, holds considered."""
+
+    def commitments(self) -> list[dict[str, object]]:
+        # Reminders 30d, 7d and 1d before: the 7-day one falls inside the hold below.
+        deadline = (datetime.now(UTC) + timedelta(days=20)).date().isoformat()
+        return [{"id": "draft", "title": "Draft", "deadline": deadline, "tags": ["syria"]}]
+
+    def assert_nothing_inside_the_hold(self, notices: list[dict[str, object]], held: str) -> None:
+        end = datetime.fromisoformat(held)
+        now = datetime.now(UTC)
+        instants = [datetime.fromisoformat(str(n["at"])) for n in notices]
+        assert instants and not any(now < at < end for at in instants), (held, notices)
+
+    @pytest.mark.parametrize("hold", ["snooze", "silence"])
+    def test_a_held_notice_is_listed_at_the_end_of_the_hold_not_inside_it(
+        self, tmp_path: Path, hold: str
+    ) -> None:
+        settings = _seed_and_migrate(tmp_path, self.commitments(), timezone="Europe/Moscow")
+        target = ["draft"] if hold == "snooze" else ["--tag", "syria"]
+        held = process.cli(hold, *target, "--until", "15d", settings=settings)
+        assert held.returncode == 0, held.stderr
+        detail = _json("show", "draft", settings=settings)
+        assert isinstance(detail, dict)
+        notices = detail["next_notices"]
+        self.assert_nothing_inside_the_hold(notices, detail["held_until"])
+        assert detail["next_notice_at"] == notices[0]["at"] == detail["held_until"]
+        # The 7-day reminder, kept back, goes out late at the end of the hold.
+        assert notices[0]["type"] == "commitment.reminder" and notices[0]["offset"] == "7d"
+        assert notices[0]["late"] is True and notices[0]["scheduled_for"] < notices[0]["at"]
+        coming = _json("upcoming", "--within", "30d", settings=settings)
+        assert isinstance(coming, list)
+        self.assert_nothing_inside_the_hold(coming, detail["held_until"])
+        assert [n["at"] for n in coming] == [n["at"] for n in notices[: len(coming)]]
+
+    def test_next_notice_at_is_the_first_listed_notice_when_nothing_is_held(
+        self, tmp_path: Path
+    ) -> None:
+        settings = _seed_and_migrate(tmp_path, self.commitments(), timezone="Europe/Moscow")
+        detail = _json("show", "draft", settings=settings)
+        assert isinstance(detail, dict)
+        assert detail["next_notice_at"] == detail["next_notices"][0]["at"]
+        assert "late" not in detail["next_notices"][0]
+
+
+class TestInstantsInTables:
+    """Every instant a table shows is in its pledge's zone, to the second."""
+
+    INSTANT = re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d\d:\d\d|Z)")
+
+    def instants(self, text: str) -> list[str]:
+        # A history note is the text written then (`snoozed until ...`): not a column.
+        lines = [line.split("  note: ")[0] for line in text.splitlines()]
+        return self.INSTANT.findall("\n".join(lines))
+
+    def test_list_upcoming_and_show_write_moscow_pledges_in_moscow_time_to_the_second(
+        self, tmp_path: Path
+    ) -> None:
+        deadline = (datetime.now(UTC) + timedelta(days=20)).date().isoformat()
+        settings = _seed_and_migrate(
+            tmp_path,
+            [
+                {"id": "draft", "title": "Draft", "deadline": deadline},
+                # Check-ins counted from the import instant, which has microseconds.
+                {"id": "watch", "title": "Watch", "kind": "ongoing", "check_in": "1d"},
+                {
+                    "id": "lift",
+                    "title": "Lift",
+                    "kind": "conditional",
+                    "conditions": [{"requires": "draft"}],
+                },
+            ],
+            timezone="Europe/Moscow",
+        )
+        for pledge_id in ("lift", "draft"):
+            held = process.cli("snooze", pledge_id, "--until", "3d", settings=settings)
+            assert held.returncode == 0, held.stderr
+        outputs = [
+            process.cli("list", settings=settings),
+            process.cli("upcoming", settings=settings),
+        ]
+        outputs += [process.cli("show", i, settings=settings) for i in ("draft", "watch", "lift")]
+        for result in outputs:
+            assert result.returncode == 0, result.stderr
+            found = self.instants(result.stdout)
+            assert found, result.stdout
+            assert all(re.fullmatch(r"[\d-]+T\d\d:\d\d:\d\d\+03:00", i) for i in found), (
+                result.stdout
+            )
+
+
+class TestUntilWithoutAnOffset:
+    """A naive --until is read in the pledge's zone (snooze) or PLEDGEWATCH_TIMEZONE (silence)."""
+
+    def settings(self, tmp_path: Path) -> dict[str, str]:
+        commitments = [{"id": "lift", "title": "Lift", "tags": ["sanctions"]}]
+        return _seed_and_migrate(tmp_path, commitments, timezone="Europe/Moscow")
+
+    def day(self) -> str:
+        return (datetime.now(UTC) + timedelta(days=20)).date().isoformat()
+
+    def test_snooze_reads_it_in_the_pledges_zone_and_echoes_it_with_its_offset(
+        self, tmp_path: Path
+    ) -> None:
+        settings = self.settings(tmp_path)
+        result = process.cli("snooze", "lift", "--until", f"{self.day()}T10:00", settings=settings)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == f"lift: snoozed until {self.day()}T10:00:00+03:00\n"
+        detail = _json("show", "lift", settings=settings)
+        assert isinstance(detail, dict)
+        assert detail["held_until"] == f"{self.day()}T10:00:00+03:00"
+
+    def test_silence_reads_it_in_the_operators_zone_and_echoes_it_with_its_offset(
+        self, tmp_path: Path
+    ) -> None:
+        settings = {**self.settings(tmp_path), "PLEDGEWATCH_TIMEZONE": "Asia/Tokyo"}
+        until = f"{self.day()}T10:00"
+        result = process.cli("silence", "--tag", "sanctions", "--until", until, settings=settings)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == f"tag sanctions: silenced until {until}:00+09:00 (1 pledge)\n"
+        detail = _json("show", "lift", settings=settings)
+        assert isinstance(detail, dict)
+        assert detail["held_until"] == f"{self.day()}T04:00:00+03:00"  # 10:00 in Tokyo
+
+    def test_a_duration_is_echoed_to_the_second_in_the_pledges_zone(self, tmp_path: Path) -> None:
+        result = process.cli("snooze", "lift", "--until", "3d", settings=self.settings(tmp_path))
+        assert result.returncode == 0, result.stderr
+        assert re.fullmatch(r"lift: snoozed until [\d-]+T\d\d:\d\d:\d\d\+03:00\n", result.stdout)
+
+    @pytest.mark.parametrize(
+        ("command", "zone"),
+        [(["snooze", "lift"], "the pledge's time zone"), (["silence"], "PLEDGEWATCH_TIMEZONE")],
+        ids=["snooze", "silence"],
+    )
+    def test_help_says_in_which_zone(self, command: list[str], zone: str) -> None:
+        result = process.cli(*command, "--help", settings={"COLUMNS": "200"})
+        assert result.returncode == 0, result.stderr
+        assert f"Without an offset, read in {zone}." in result.stdout

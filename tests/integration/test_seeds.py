@@ -48,6 +48,19 @@ def test_the_moscow_seed_reads_by_august_against_its_publication_date(engine: En
     ]
 
 
+def test_each_pledge_keeps_the_zone_of_its_file_else_the_default_one(
+    engine: Engine, tmp_path: Path
+) -> None:
+    moscow = _write(tmp_path, [{"id": "lift", "title": "Lift"}], timezone="Europe/Moscow")
+    _apply(engine, moscow)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    _apply(engine, _write(plain, [{"id": "bare", "title": "Bare"}]))
+    with connector.read(engine) as conn:
+        assert pledges.get(conn, "lift").pledge.timezone == "Europe/Moscow"
+        assert pledges.get(conn, "bare").pledge.timezone == "UTC"  # the default zone given
+
+
 def test_importing_the_same_file_twice_changes_nothing_whatever_the_order_of_conditions(
     engine: Engine, tmp_path: Path
 ) -> None:

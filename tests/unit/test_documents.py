@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from daemon.model import deadlines, documents
-from daemon.model.pledge import Condition, Pledge, Source
+from daemon.model.pledge import Condition, Pending, Pledge, Source
 from daemon.model.schedule import Notice, NoticeType
 from daemon.model.statuses import Kind, Status
 
@@ -118,6 +118,23 @@ class TestIsoformat:
     def test_a_pledge_is_shown_in_its_deadlines_zone_else_utc(self) -> None:
         assert documents.zone_of(SYRIA) == MOSCOW
         assert documents.zone_of(BARE) == ZoneInfo("UTC")
+
+    def test_a_pledge_without_a_deadline_is_shown_in_the_zone_of_its_file(self) -> None:
+        waiting = Pledge(id="lift", title="Lift", kind=Kind.CONDITIONAL, timezone="Europe/Moscow")
+        assert documents.zone_of(waiting) == MOSCOW
+
+    def test_a_deadline_waiting_for_its_conditions_gives_its_zone_before_the_files(self) -> None:
+        pending = Pending("within 6 months", "Asia/Tokyo")
+        later = Pledge(id="later", title="Later", pending=pending, timezone="Europe/Moscow")
+        assert documents.zone_of(later) == ZoneInfo("Asia/Tokyo")
+
+    def test_a_condition_met_body_of_a_pledge_without_a_deadline_carries_its_files_offset(
+        self,
+    ) -> None:
+        waiting = Pledge(id="lift", title="Lift", kind=Kind.CONDITIONAL, timezone="Europe/Moscow")
+        body = documents.condition_body(waiting, OPENS, Condition("minsk"), "kept")
+        assert body["type"] == "commitment.condition_met"
+        assert body["timestamp"] == body["data"]["scheduled_for"] == "2016-08-01T00:00:00+03:00"
 
 
 class TestNoticeBody:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -483,3 +484,75 @@ class TestCatchUpProperties:
             # Every notice owed by the last tick was sent, folded into one, or skipped
             # and counted: none vanished without a word.
             assert accounted == len(expected)
+
+
+class TestOutgoing:
+    """What `outgoing` lists: the notices as they will go out, holds and acknowledgement considered."""
+
+    NOW = OPENS - 40 * DAY  # before the first reminder
+
+    def test_without_a_hold_every_notice_goes_out_at_its_own_instant(self) -> None:
+        found = schedule.outgoing(pledge(), POLICY, None, self.NOW, CLOSES + WEEK)
+        assert [o.planned for o in found] == [
+            schedule.Planned(n) for n in schedule.upcoming(pledge(), POLICY, None, CLOSES + WEEK)
+        ]
+        assert all(o.at == o.planned.notice.at for o in found)
+
+    def test_a_hold_sends_nothing_inside_it_and_the_latest_late_at_its_end(self) -> None:
+        end = OPENS + 2 * DAY  # the reminders and the opening fall inside it
+        found = schedule.outgoing(pledge(held_until=end), POLICY, None, self.NOW, CLOSES + WEEK)
+        assert found == [
+            schedule.Outgoing(
+                end, schedule.Planned(Notice(NoticeType.DUE, OPENS), late=True, missed=3)
+            ),
+            schedule.Outgoing(CLOSES, schedule.Planned(overdue(0))),
+            schedule.Outgoing(CLOSES + WEEK, schedule.Planned(overdue(1))),
+        ]
+
+    def test_under_catch_up_none_what_is_past_the_grace_at_the_end_is_not_listed(self) -> None:
+        end = OPENS + 2 * DAY
+        found = schedule.outgoing(
+            pledge(held_until=end), Policy(catch_up="none"), None, self.NOW, CLOSES
+        )
+        assert [(o.at, o.planned.notice.type) for o in found] == [(CLOSES, NoticeType.OVERDUE)]
+
+    def test_an_acknowledged_pledge_lists_no_overdue_repeats(self) -> None:
+        found = schedule.outgoing(
+            pledge(acknowledged=True), POLICY, CLOSES, CLOSES + DAY, CLOSES + 10 * WEEK
+        )
+        assert found == []
+
+    def test_a_hold_that_ends_after_the_horizon_lists_nothing(self) -> None:
+        found = schedule.outgoing(pledge(held_until=CLOSES), POLICY, None, self.NOW, OPENS)
+        assert found == []
+
+    def test_a_hold_already_over_changes_nothing(self) -> None:
+        held = schedule.outgoing(pledge(held_until=self.NOW), POLICY, None, self.NOW, CLOSES)
+        assert held == schedule.outgoing(pledge(), POLICY, None, self.NOW, CLOSES)
+
+    @given(
+        any_pledge(),
+        st.sampled_from(schedule.CATCH_UP_POLICIES),
+        st.one_of(st.none(), st.integers(min_value=1, max_value=60 * 24 * 200)),
+    )
+    @settings(max_examples=200, deadline=None)
+    def test_it_lists_what_a_planner_waking_when_told_sends_and_when(
+        self, subject: Pledge, policy_name: str, hold_minutes: int | None
+    ) -> None:
+        policy = Policy(catch_up=policy_name, overdue_repeat=timedelta(days=3))
+        now = OPENS - 100 * DAY
+        until = now + 200 * DAY
+        if hold_minutes is not None:
+            subject = replace(subject, held_until=now + timedelta(minutes=hold_minutes))
+        # The planner: wake at `wake_at`, send what `plan` says, advance.
+        sent: list[schedule.Outgoing] = []
+        through: datetime | None = now
+        wake = schedule.wake_at(subject, policy, through)
+        while wake is not None and wake <= until and len(sent) < 500:
+            owed = schedule.plan(subject, policy, through, wake)
+            sent += [schedule.Outgoing(wake, p) for p in owed.send]
+            through = owed.through
+            following = schedule.wake_at(subject, policy, through)
+            wake = None if following is None else max(following, wake)
+        listed = schedule.outgoing(subject, policy, now, now, until, limit=500)
+        assert listed == sent[:500]
