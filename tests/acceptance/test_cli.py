@@ -6,10 +6,29 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support import process
 
+EXIT_INPUT = 2
 EXIT_CONFIG = 78
+
+
+def _stored(tmp_path: Path, commitments: list[dict[str, object]]) -> dict[str, str]:
+    """Return settings on a SQLite file in `tmp_path` holding `commitments` (imported)."""
+    settings = {"PLEDGEWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'pledgewatch.db'}"}
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(yaml.safe_dump({"timezone": "UTC", "commitments": commitments}))
+    result = process.cli("import", str(seed), settings=settings)
+    assert result.returncode == 0, result.stderr
+    return settings
+
+
+def _written(settings: dict[str, str], pledge_id: str) -> tuple[object, object]:
+    """What a refused command must leave alone: a pledge's history and the outbox."""
+    shown = process.cli("show", pledge_id, "--json", settings=settings)
+    listed = process.cli("deliveries", "--json", settings=settings)
+    return json.loads(shown.stdout)["history"], json.loads(listed.stdout)
 
 
 class TestNoDatabaseYet:
@@ -144,3 +163,34 @@ class TestCheckConfigWebhookTargets:
         result = process.cli("check-config", settings=settings)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "webhook:local:target: warn (" in result.stdout
+
+
+class TestSetStatusEvidence:
+    """`--evidence` is checked by the rule the API applies, before anything is written."""
+
+    @pytest.mark.parametrize(
+        ("evidence", "problem"),
+        [
+            ("notaurl", "not an absolute http(s) URL (such as https://example.org/report)"),
+            ("ftp://example.org/file", "not an http(s) URL: it starts with 'ftp:'"),
+            ("https://example.org/a b", "contains a space or a control character"),
+        ],
+        ids=["text", "ftp", "space"],
+    )
+    def test_evidence_that_is_not_an_http_url_exits_2_naming_the_option_and_writes_nothing(
+        self, tmp_path: Path, evidence: str, problem: str
+    ) -> None:
+        settings = _stored(tmp_path, [{"id": "x", "title": "X"}])
+        before = _written(settings, "x")
+        result = process.cli("set-status", "x", "kept", "--evidence", evidence, settings=settings)
+        assert (result.returncode, result.stdout) == (EXIT_INPUT, ""), result.stderr
+        assert result.stderr == f"pledgewatch: --evidence {evidence!r}: {problem}\n"
+        assert _written(settings, "x") == before
+
+    def test_an_http_url_is_recorded_as_given(self, tmp_path: Path) -> None:
+        settings = _stored(tmp_path, [{"id": "x", "title": "X"}])
+        url = "https://example.org/minutes?id=12#vote"
+        result = process.cli("set-status", "x", "kept", "--evidence", url, settings=settings)
+        assert (result.returncode, result.stdout) == (0, "x: open -> kept\n"), result.stderr
+        history, _ = _written(settings, "x")
+        assert history[-1]["evidence"] == url  # type: ignore[index]
