@@ -23,7 +23,7 @@ def ack(
 
     settings = common.load_settings(ctx)
     engine = common.open_engine(settings)
-    with common.existing(commitment_id), connector.write(engine) as conn:
+    with common.existing(commitment_id), common.refused(), connector.write(engine) as conn:
         holds.acknowledge(
             conn,
             commitment_id,
@@ -49,7 +49,7 @@ def snooze(
     settings = common.load_settings(ctx)
     when = common.hold_end(until, end, settings)
     engine = common.open_engine(settings)
-    with common.existing(commitment_id), connector.write(engine) as conn:
+    with common.existing(commitment_id), common.refused(), connector.write(engine) as conn:
         holds.snooze(
             conn,
             commitment_id,
@@ -78,7 +78,7 @@ def silence(
     settings = common.load_settings(ctx)
     when = common.hold_end(until, end, settings)
     engine = common.open_engine(settings)
-    with connector.write(engine) as conn:
+    with common.refused(), connector.write(engine) as conn:
         count = holds.silence(
             conn,
             tag,

@@ -3,7 +3,8 @@
 `connector` knows how to reach the database; `schema` declares the tables;
 `claims` holds the claiming statements; `pledges` reads commitments, and
 `imports`, `lifecycle`, `holds` and `cursors` write them; `outbox` queues
-notices. The operations take and return model values rather than ORM rows.
+notices; `refusals` are the writes declined before anything is written. The
+operations take and return model values rather than ORM rows.
 """
 
 from __future__ import annotations

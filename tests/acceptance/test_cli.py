@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,14 @@ def _written(settings: dict[str, str], pledge_id: str) -> tuple[object, object]:
     shown = process.cli("show", pledge_id, "--json", settings=settings)
     listed = process.cli("deliveries", "--json", settings=settings)
     return json.loads(shown.stdout)["history"], json.loads(listed.stdout)
+
+
+def _rows(settings: dict[str, str]) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the tables a command on pledges, holds or webhooks writes, read from the file."""
+    path = settings["PLEDGEWATCH_DATABASE_URL"].removeprefix("sqlite:///")
+    tables = ("commitments", "status_history", "silences", "webhook_states", "events")
+    with closing(sqlite3.connect(path)) as db:
+        return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
 
 
 class TestNoDatabaseYet:
@@ -194,3 +205,119 @@ class TestSetStatusEvidence:
         assert (result.returncode, result.stdout) == (0, "x: open -> kept\n"), result.stderr
         history, _ = _written(settings, "x")
         assert history[-1]["evidence"] == url  # type: ignore[index]
+
+
+# An instant a month ahead, as --until takes it (naive: in TIMEZONE, UTC here) and as it is said.
+AHEAD = (datetime.now(UTC) + timedelta(days=30)).replace(hour=9, minute=0, second=0, microsecond=0)
+UNTIL, SAID = AHEAD.strftime("%Y-%m-%dT%H:%M"), AHEAD.isoformat()
+
+
+HELD: list[dict[str, object]] = [
+    {"id": "x", "title": "Overdue", "deadline": "2016-08-01", "tags": ["syria"]},
+    {"id": "b", "title": "Broken", "deadline": "2016-08-01", "status": "broken"},
+    {"id": "w", "title": "Ceasefire holds", "kind": "ongoing"},
+]
+
+
+class TestNothingToDo:
+    """A command that would change nothing exits 2 saying why, and writes nothing."""
+
+    @pytest.mark.parametrize(
+        ("before", "command", "message"),
+        [
+            (
+                [["ack", "x"]],
+                ["ack", "x"],
+                "x: already acknowledged; overdue repeats stay stopped until its status changes",
+            ),
+            (
+                [],
+                ["ack", "b"],
+                (
+                    "b: broken is a closed outcome, which gets no overdue notices: "
+                    "there are no repeats to stop"
+                ),
+            ),
+            (
+                [],
+                ["ack", "w"],
+                (
+                    "w: no deadline, so no overdue notices: there are no repeats to stop "
+                    "(snooze holds its check-ins)"
+                ),
+            ),
+            ([], ["snooze", "x", "--end"], "x: not snoozed, so there is no snooze to end"),
+            (
+                [["snooze", "x", "--until", UNTIL]],
+                ["snooze", "x", "--until", UNTIL],
+                f"x: already snoozed until {SAID}",
+            ),
+            (
+                [],
+                ["silence", "--tag", "nosuchtag", "--until", "3d"],
+                "tag nosuchtag: no pledge has this tag",
+            ),
+            (
+                [],
+                ["silence", "--tag", "syria", "--end"],
+                "tag syria: not silenced, so there is no silence to lift",
+            ),
+            (
+                [["silence", "--tag", "syria", "--until", UNTIL]],
+                ["silence", "--tag", "syria", "--until", UNTIL],
+                f"tag syria: already silenced until {SAID}",
+            ),
+            (
+                [],
+                ["enable-webhook", "nosuch"],
+                "webhook 'nosuch' is unknown (configured: desk, ops)",
+            ),
+            (
+                [],
+                ["enable-webhook", "desk"],
+                "webhook 'desk' is not disabled, so there is nothing to enable",
+            ),
+            ([], ["set-status", "x", "open"], "x: the pledge is already open"),
+        ],
+        ids=[
+            "ack-twice",
+            "ack-closed",
+            "ack-no-deadline",
+            "snooze-end-not-snoozed",
+            "snooze-same-end",
+            "silence-unknown-tag",
+            "silence-end-not-silenced",
+            "silence-same-end",
+            "enable-unknown-webhook",
+            "enable-webhook-not-disabled",
+            "set-status-same",
+        ],
+    )
+    def test_it_exits_2_saying_why_and_writes_nothing(
+        self, tmp_path: Path, before: list[list[str]], command: list[str], message: str
+    ) -> None:
+        settings = {
+            **_stored(tmp_path, HELD),
+            "PLEDGEWATCH_WEBHOOKS__DESK__URL": "https://hooks.example.org/desk",
+            "PLEDGEWATCH_WEBHOOKS__OPS__URL": "https://hooks.example.org/ops",
+        }
+        for setup in before:
+            assert process.cli(*setup, settings=settings).returncode == 0
+        written = _rows(settings)
+        result = process.cli(*command, settings=settings)
+        assert (result.returncode, result.stdout) == (EXIT_INPUT, ""), result.stderr
+        assert result.stderr == f"pledgewatch: {message}\n"
+        assert _rows(settings) == written
+
+    def test_a_new_end_for_a_running_snooze_or_silence_is_an_update(self, tmp_path: Path) -> None:
+        settings = _stored(tmp_path, HELD)
+        later = (AHEAD + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+        for command in (["snooze", "x", "--until"], ["silence", "--tag", "syria", "--until"]):
+            for until in (UNTIL, later):
+                result = process.cli(*command, until, settings=settings)
+                assert result.returncode == 0, result.stderr
+        history, _ = _written(settings, "x")
+        assert [h["note"] for h in history][-2:] == [  # type: ignore[index]
+            f"tag syria silenced until {SAID}",
+            f"tag syria silenced until {(AHEAD + timedelta(days=1)).isoformat()}",
+        ]
