@@ -177,6 +177,17 @@ def existing(commitment_id: str) -> Iterator[None]:
         fail(f"no commitment with id {commitment_id!r}", EXIT_INPUT)
 
 
+@contextmanager
+def refused() -> Iterator[None]:
+    """Turn a write the store declined (nothing to do, an unknown name) into exit 2 saying why."""
+    from daemon.store import refusals
+
+    try:
+        yield
+    except refusals.Refused as exc:
+        fail(str(exc), EXIT_INPUT)
+
+
 def actor() -> str:
     """Return who a change made from the command line is recorded as."""
     return f"cli:{getpass.getuser()}"

@@ -94,9 +94,7 @@ def enable_webhook(
 
     settings = common.load_settings(ctx)
     engine = common.open_engine(settings)
-    with connector.write(engine) as conn:
-        changed = webhooks.enable(conn, name.lower(), now=system_clock())
+    with common.refused(), connector.write(engine) as conn:
+        webhooks.enable(conn, name.lower(), now=system_clock(), configured=settings.webhooks)
         connector.signal_change(conn)
-    if not changed:
-        common.fail(f"webhook {name!r} is not disabled", common.EXIT_INPUT)
     typer.echo(f"webhook {name.lower()} enabled")

@@ -23,7 +23,7 @@ def ack(
 
     settings = common.load_settings(ctx)
     engine = common.open_engine(settings)
-    with common.existing(commitment_id), connector.write(engine) as conn:
+    with common.existing(commitment_id), common.refused(), connector.write(engine) as conn:
         holds.acknowledge(
             conn,
             commitment_id,
@@ -50,7 +50,7 @@ def snooze(
     settings = common.load_settings(ctx)
     given = common.hold_end(until, end)
     engine = common.open_engine(settings)
-    with common.existing(commitment_id), connector.write(engine) as conn:
+    with common.existing(commitment_id), common.refused(), connector.write(engine) as conn:
         zone = documents.zone_of(pledges.get(conn, commitment_id).pledge)
         when = common.hold_end_in(given, zone, until)
         holds.snooze(
@@ -82,7 +82,7 @@ def silence(
     settings = common.load_settings(ctx)
     when = common.hold_end_in(common.hold_end(until, end), settings.zone, until)
     engine = common.open_engine(settings)
-    with connector.write(engine) as conn:
+    with common.refused(), connector.write(engine) as conn:
         count = holds.silence(
             conn,
             tag,

@@ -162,7 +162,7 @@ def set_status(
     status: Annotated[str, typer.Argument(metavar="STATUS")],
     note: Annotated[str | None, typer.Option("--note", help="Why the status changed.")] = None,
     evidence: Annotated[
-        str | None, typer.Option("--evidence", help="A URL backing the change.")
+        str | None, typer.Option("--evidence", help="An http(s) URL backing the change.")
     ] = None,
 ) -> None:
     """Record a status change; it is notified like any other event."""
@@ -173,6 +173,11 @@ def set_status(
         new = parse_status(status)
     except ValueError as exc:
         common.fail(str(exc), common.EXIT_INPUT)
+    if evidence is not None:
+        try:
+            lifecycle.check_evidence(evidence)
+        except lifecycle.EvidenceError as exc:
+            common.fail(f"--evidence {evidence!r}: {exc}", common.EXIT_INPUT)
     settings = common.load_settings(ctx)
     engine = common.open_engine(settings)
     try:

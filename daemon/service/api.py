@@ -32,7 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -58,6 +58,8 @@ NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot store NUL in text, so it is refused 
 bearer = HTTPBearer(auto_error=False, description="PLEDGEWATCH_API_TOKEN")
 
 Text = Annotated[str, Field(pattern=NO_NUL)]
+# The rule `pledgewatch set-status --evidence` applies too.
+Evidence = Annotated[str, AfterValidator(lifecycle.check_evidence)]
 CommitmentId = Annotated[str, Path(min_length=1, max_length=200, pattern=seeds.ID_PATTERN)]
 
 
@@ -76,7 +78,9 @@ class StatusChange(BaseModel):
     note: Text | None = Field(
         None, description="Why; needed to leave a closed outcome (kept, broken...)"
     )
-    evidence: HttpUrl | None = Field(None, description="A page backing the change")
+    evidence: Evidence | None = Field(
+        None, description="A page backing the change: an absolute http(s) URL, kept as given"
+    )
 
 
 class SourceBody(seed_schema.Source):
@@ -215,7 +219,6 @@ def router(
         responses=_answers(401, 403, 404, 409),
     )
     def set_status(commitment_id: CommitmentId, change: StatusChange) -> dict[str, Any]:
-        evidence = str(change.evidence) if change.evidence else None
         try:
             with connector.write(engine) as conn:
                 old = store_lifecycle.set_status(
@@ -226,7 +229,7 @@ def router(
                     policy=policy(),
                     actor=ACTOR,
                     note=change.note,
-                    evidence=evidence,
+                    evidence=change.evidence,
                 )
         except pledges.NotFound:
             raise HTTPException(404, f"no commitment with id {commitment_id!r}") from None

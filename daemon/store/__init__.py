@@ -4,7 +4,8 @@
 connections' commits; `schema` declares the tables;
 `claims` holds the claiming statements; `pledges` reads commitments, and
 `imports`, `lifecycle`, `holds` and `cursors` write them; `outbox` queues
-notices. The operations take and return model values rather than ORM rows.
+notices; `refusals` are the writes declined before anything is written. The
+operations take and return model values rather than ORM rows.
 """
 
 from __future__ import annotations

@@ -1,28 +1,48 @@
 """Holds on notices: acknowledging a pledge's overdue repeats, snoozing a pledge, silencing a tag.
 
 Every function takes an open connection (the caller owns the transaction) and
-records the hold in the history of each pledge it touches.
+records the hold in the history of each pledge it touches. A hold that would
+change nothing is refused (`refusals.NothingToDo`) before anything is written:
+
+* acknowledging a pledge with no overdue repeats to stop: closed (kept,
+  partially kept, broken, withdrawn), without a deadline (ongoing and
+  recurring pledges have only check-ins), already acknowledged, or when
+  overdue repeats are off (`PLEDGEWATCH_OVERDUE_REPEAT=0`). Open, in
+  progress and stalled pledges with a deadline are acknowledged, before it
+  passes too; a deadline that waits for its conditions counts as well;
+* ending a snooze when none runs, or snoozing until the instant it already ends;
+* silencing a tag no pledge has, lifting a silence when none runs, or
+  silencing until the instant it already ends.
+
+A different end for a running snooze or silence is an update, and is recorded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, insert, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from daemon.model import schedule
+from daemon.model.pledge import Pledge
 from daemon.model.schedule import Policy
-from daemon.store import connector, lifecycle, pledges
+from daemon.store import connector, lifecycle, pledges, refusals
 from daemon.store.schema import Commitment, Silence
 
 
 def acknowledge(
     conn: Connection, pledge_id: str, *, now: datetime, policy: Policy, actor: str, note: str | None
 ) -> None:
-    """Stop a pledge's overdue repeats until its next status change; recorded in its history."""
+    """Stop a pledge's overdue repeats until its next status change; recorded in its history.
+
+    Raises:
+        pledges.NotFound: no pledge has that id.
+        refusals.NothingToDo: it has no overdue repeats to stop (see the module docstring).
+    """
     stored = pledges.get(conn, pledge_id)
+    _check_repeats_to_stop(stored.pledge, policy)
     pledge = replace(stored.pledge, acknowledged=True)
     conn.execute(
         update(Commitment)
@@ -50,8 +70,19 @@ def snooze(
     actor: str,
     note: str | None,
 ) -> None:
-    """Hold every notice of one pledge until `until` (None: end the snooze); recorded."""
+    """Hold every notice of one pledge until `until` (None: end the snooze); recorded.
+
+    Raises:
+        pledges.NotFound: no pledge has that id.
+        refusals.NothingToDo: no snooze to end, or it already ends at `until`.
+    """
     stored = pledges.get(conn, pledge_id)
+    current = conn.scalar(select(Commitment.snoozed_until).where(Commitment.id == pledge_id))
+    running = current is not None and current > now
+    if until is None and not running:
+        raise refusals.NothingToDo(f"{pledge_id}: not snoozed, so there is no snooze to end")
+    if running and until == current:
+        raise refusals.NothingToDo(f"{pledge_id}: already snoozed until {current.isoformat()}")
     conn.execute(
         update(Commitment)
         .where(Commitment.id == pledge_id)
@@ -76,13 +107,25 @@ def silence(
     actor: str,
     note: str | None,
 ) -> int:
-    """Hold the notices of every pledge tagged `tag` until `until` (None: lift); return how many."""
+    """Hold the notices of every pledge tagged `tag` until `until` (None: lift); return how many.
+
+    Raises:
+        refusals.NothingToDo: no pledge has the tag, no silence to lift, or it already
+            ends at `until`.
+    """
+    current = conn.scalar(select(Silence.until).where(Silence.tag == tag))
+    running = current is not None and current > now
+    if until is None and not running:
+        raise refusals.NothingToDo(f"tag {tag}: not silenced, so there is no silence to lift")
+    if until is not None and not _in_use(conn, tag):
+        raise refusals.NothingToDo(f"tag {tag}: no pledge has this tag")
+    if running and until == current:
+        raise refusals.NothingToDo(f"tag {tag}: already silenced until {current.isoformat()}")
     conn.execute(delete(Silence).where(Silence.tag == tag))
     if until is not None:
         conn.execute(
             insert(Silence).values(tag=tag, until=until, created_at=now, actor=actor, note=note)
         )
-    # Tags live in a JSON list: found here, not in SQL, the same way on every engine.
     tagged = [s for s in pledges.list_all(conn) if tag in s.pledge.tags]
     _refresh(conn, tagged, policy=policy)
     what = (
@@ -95,6 +138,37 @@ def silence(
         )
     connector.signal_change(conn)
     return len(tagged)
+
+
+def _in_use(conn: Connection, tag: str) -> bool:
+    """Whether some pledge has `tag`."""
+    # Tags live in a JSON list: looked for here, not in SQL, the same way on every engine.
+    return any(tag in (tags or ()) for tags in conn.scalars(select(Commitment.tags)))
+
+
+def _check_repeats_to_stop(pledge: Pledge, policy: Policy) -> None:
+    """Raise refusals.NothingToDo unless acknowledging `pledge` would stop overdue repeats."""
+    if pledge.status.is_closed:
+        raise refusals.NothingToDo(
+            f"{pledge.id}: {pledge.status.value} is a closed outcome, which gets no overdue "
+            "notices: there are no repeats to stop"
+        )
+    if pledge.window is None and pledge.pending is None:
+        check_ins = " (snooze holds its check-ins)" if pledge.recurrence is not None else ""
+        raise refusals.NothingToDo(
+            f"{pledge.id}: no deadline, so no overdue notices: there are no repeats to stop"
+            + check_ins
+        )
+    if pledge.acknowledged:
+        raise refusals.NothingToDo(
+            f"{pledge.id}: already acknowledged; overdue repeats stay stopped until its status "
+            "changes"
+        )
+    if policy.overdue_repeat <= timedelta(0):
+        raise refusals.NothingToDo(
+            f"{pledge.id}: overdue repeats are off (PLEDGEWATCH_OVERDUE_REPEAT=0): "
+            "there are none to stop"
+        )
 
 
 def _refresh(conn: Connection, found: Sequence[pledges.Stored], *, policy: Policy) -> None:

@@ -7,11 +7,13 @@ replica reads the same table, so they agree.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from daemon.store import refusals
 from daemon.store.schema import WebhookState
 
 
@@ -28,14 +30,25 @@ def disable(conn: Connection, name: str, *, reason: str, now: datetime) -> None:
     conn.execute(stmt)
 
 
-def enable(conn: Connection, name: str, *, now: datetime) -> bool:
-    """Enable `name` again; return False when it was not disabled."""
+def enable(conn: Connection, name: str, *, now: datetime, configured: Collection[str]) -> None:
+    """Enable `name`, one of the `configured` webhooks, again after a 410 Gone.
+
+    Raises:
+        refusals.UnknownName: `name` is not configured (the message lists those that are).
+        refusals.NothingToDo: it is not disabled.
+    """
+    if name not in configured:
+        names = ", ".join(sorted(configured)) or "none"
+        raise refusals.UnknownName(f"webhook {name!r} is unknown (configured: {names})")
     stmt = (
         update(WebhookState)
         .where(WebhookState.name == name, WebhookState.disabled_at.is_not(None))
         .values(disabled_at=None, reason=None, updated_at=now)
     )
-    return bool(conn.execute(stmt).rowcount)
+    if not conn.execute(stmt).rowcount:
+        raise refusals.NothingToDo(
+            f"webhook {name!r} is not disabled, so there is nothing to enable"
+        )
 
 
 def disabled(conn: Connection) -> dict[str, tuple[datetime, str | None]]:

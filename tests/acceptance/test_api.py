@@ -310,6 +310,25 @@ class TestStatus:
         assert field in _fields(response)
         assert _state(untouched.url) == before
 
+    @pytest.mark.parametrize(
+        ("evidence", "problem"),
+        [
+            ("notaurl", "not an absolute http(s) URL (such as https://example.org/report)"),
+            ("https://example.org/a b", "contains a space or a control character"),
+        ],
+        ids=["text", "space"],
+    )
+    def test_bad_evidence_is_refused_in_the_words_of_set_status(
+        self, untouched: process.Daemon, evidence: str, problem: str
+    ) -> None:
+        before = _state(untouched.url)
+        body = {"status": "kept", "evidence": evidence}
+        response = _post(untouched.url, "/api/commitments/draft-constitution/status", body, AUTH)
+        assert response.status_code == 422, response.text
+        [error] = response.json()["detail"]
+        assert (error["loc"], error["msg"]) == (["body", "evidence"], f"Value error, {problem}")
+        assert _state(untouched.url) == before
+
     def test_a_body_that_is_not_json_is_422(self, untouched: process.Daemon) -> None:
         before = _state(untouched.url)
         for content in (b"{", b"", b"[1, 2]", b'"kept"'):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +14,38 @@ import yaml
 
 from tests.support import process
 
+EXIT_INPUT = 2
 EXIT_CONFIG = 78
+
+
+def _stored(
+    tmp_path: Path, commitments: list[dict[str, object]], **document: object
+) -> dict[str, str]:
+    """Return settings on a SQLite file in `tmp_path` holding `commitments` (imported).
+
+    `document` adds to the seed file's top level (the zone is UTC unless it says otherwise).
+    """
+    settings = {"PLEDGEWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'pledgewatch.db'}"}
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(yaml.safe_dump({"timezone": "UTC", **document, "commitments": commitments}))
+    result = process.cli("import", str(seed), settings=settings)
+    assert result.returncode == 0, result.stderr
+    return settings
+
+
+def _written(settings: dict[str, str], pledge_id: str) -> tuple[object, object]:
+    """What a refused command must leave alone: a pledge's history and the outbox."""
+    shown = process.cli("show", pledge_id, "--json", settings=settings)
+    listed = process.cli("deliveries", "--json", settings=settings)
+    return json.loads(shown.stdout)["history"], json.loads(listed.stdout)
+
+
+def _rows(settings: dict[str, str]) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the tables a command on pledges, holds or webhooks writes, read from the file."""
+    path = settings["PLEDGEWATCH_DATABASE_URL"].removeprefix("sqlite:///")
+    tables = ("commitments", "status_history", "silences", "webhook_states", "events")
+    with closing(sqlite3.connect(path)) as db:
+        return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
 
 
 class TestNoDatabaseYet:
@@ -149,18 +182,6 @@ class TestCheckConfigWebhookTargets:
         assert "webhook:local:target: warn (" in result.stdout
 
 
-def _seed_and_migrate(
-    tmp_path: Path, commitments: list[dict[str, object]], **document: object
-) -> dict[str, str]:
-    """Import `commitments` into a SQLite file of the test's own; return its settings."""
-    settings = {"PLEDGEWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'pledgewatch.db'}"}
-    seed = tmp_path / "seed.yaml"
-    seed.write_text(yaml.safe_dump({**document, "commitments": commitments}))
-    imported = process.cli("import", str(seed), settings=settings)
-    assert imported.returncode == 0, imported.stderr
-    return settings
-
-
 def _json(*args: str, settings: dict[str, str]) -> object:
     result = process.cli(*args, "--json", settings=settings)
     assert result.returncode == 0, result.stderr
@@ -185,7 +206,7 @@ class TestNoticesAsTheyWillGoOut:
     def test_a_held_notice_is_listed_at_the_end_of_the_hold_not_inside_it(
         self, tmp_path: Path, hold: str
     ) -> None:
-        settings = _seed_and_migrate(tmp_path, self.commitments(), timezone="Europe/Moscow")
+        settings = _stored(tmp_path, self.commitments(), timezone="Europe/Moscow")
         target = ["draft"] if hold == "snooze" else ["--tag", "syria"]
         held = process.cli(hold, *target, "--until", "15d", settings=settings)
         assert held.returncode == 0, held.stderr
@@ -205,7 +226,7 @@ class TestNoticesAsTheyWillGoOut:
     def test_next_notice_at_is_the_first_listed_notice_when_nothing_is_held(
         self, tmp_path: Path
     ) -> None:
-        settings = _seed_and_migrate(tmp_path, self.commitments(), timezone="Europe/Moscow")
+        settings = _stored(tmp_path, self.commitments(), timezone="Europe/Moscow")
         detail = _json("show", "draft", settings=settings)
         assert isinstance(detail, dict)
         assert detail["next_notice_at"] == detail["next_notices"][0]["at"]
@@ -226,7 +247,7 @@ class TestInstantsInTables:
         self, tmp_path: Path
     ) -> None:
         deadline = (datetime.now(UTC) + timedelta(days=20)).date().isoformat()
-        settings = _seed_and_migrate(
+        settings = _stored(
             tmp_path,
             [
                 {"id": "draft", "title": "Draft", "deadline": deadline},
@@ -263,7 +284,7 @@ class TestUntilWithoutAnOffset:
 
     def settings(self, tmp_path: Path) -> dict[str, str]:
         commitments = [{"id": "lift", "title": "Lift", "tags": ["sanctions"]}]
-        return _seed_and_migrate(tmp_path, commitments, timezone="Europe/Moscow")
+        return _stored(tmp_path, commitments, timezone="Europe/Moscow")
 
     def day(self) -> str:
         return (datetime.now(UTC) + timedelta(days=20)).date().isoformat()
@@ -305,3 +326,150 @@ class TestUntilWithoutAnOffset:
         result = process.cli(*command, "--help", settings={"COLUMNS": "200"})
         assert result.returncode == 0, result.stderr
         assert f"Without an offset, read in {zone}." in result.stdout
+
+
+class TestSetStatusEvidence:
+    """`--evidence` is checked by the rule the API applies, before anything is written."""
+
+    @pytest.mark.parametrize(
+        ("evidence", "problem"),
+        [
+            ("notaurl", "not an absolute http(s) URL (such as https://example.org/report)"),
+            ("ftp://example.org/file", "not an http(s) URL: it starts with 'ftp:'"),
+            ("https://example.org/a b", "contains a space or a control character"),
+        ],
+        ids=["text", "ftp", "space"],
+    )
+    def test_evidence_that_is_not_an_http_url_exits_2_naming_the_option_and_writes_nothing(
+        self, tmp_path: Path, evidence: str, problem: str
+    ) -> None:
+        settings = _stored(tmp_path, [{"id": "x", "title": "X"}])
+        before = _written(settings, "x")
+        result = process.cli("set-status", "x", "kept", "--evidence", evidence, settings=settings)
+        assert (result.returncode, result.stdout) == (EXIT_INPUT, ""), result.stderr
+        assert result.stderr == f"pledgewatch: --evidence {evidence!r}: {problem}\n"
+        assert _written(settings, "x") == before
+
+    def test_an_http_url_is_recorded_as_given(self, tmp_path: Path) -> None:
+        settings = _stored(tmp_path, [{"id": "x", "title": "X"}])
+        url = "https://example.org/minutes?id=12#vote"
+        result = process.cli("set-status", "x", "kept", "--evidence", url, settings=settings)
+        assert (result.returncode, result.stdout) == (0, "x: open -> kept\n"), result.stderr
+        history, _ = _written(settings, "x")
+        assert history[-1]["evidence"] == url  # type: ignore[index]
+
+
+# An instant a month ahead, as --until takes it (naive: in TIMEZONE, UTC here) and as it is said.
+AHEAD = (datetime.now(UTC) + timedelta(days=30)).replace(hour=9, minute=0, second=0, microsecond=0)
+UNTIL, SAID = AHEAD.strftime("%Y-%m-%dT%H:%M"), AHEAD.isoformat()
+
+
+HELD: list[dict[str, object]] = [
+    {"id": "x", "title": "Overdue", "deadline": "2016-08-01", "tags": ["syria"]},
+    {"id": "b", "title": "Broken", "deadline": "2016-08-01", "status": "broken"},
+    {"id": "w", "title": "Ceasefire holds", "kind": "ongoing"},
+]
+
+
+class TestNothingToDo:
+    """A command that would change nothing exits 2 saying why, and writes nothing."""
+
+    @pytest.mark.parametrize(
+        ("before", "command", "message"),
+        [
+            (
+                [["ack", "x"]],
+                ["ack", "x"],
+                "x: already acknowledged; overdue repeats stay stopped until its status changes",
+            ),
+            (
+                [],
+                ["ack", "b"],
+                (
+                    "b: broken is a closed outcome, which gets no overdue notices: "
+                    "there are no repeats to stop"
+                ),
+            ),
+            (
+                [],
+                ["ack", "w"],
+                (
+                    "w: no deadline, so no overdue notices: there are no repeats to stop "
+                    "(snooze holds its check-ins)"
+                ),
+            ),
+            ([], ["snooze", "x", "--end"], "x: not snoozed, so there is no snooze to end"),
+            (
+                [["snooze", "x", "--until", UNTIL]],
+                ["snooze", "x", "--until", UNTIL],
+                f"x: already snoozed until {SAID}",
+            ),
+            (
+                [],
+                ["silence", "--tag", "nosuchtag", "--until", "3d"],
+                "tag nosuchtag: no pledge has this tag",
+            ),
+            (
+                [],
+                ["silence", "--tag", "syria", "--end"],
+                "tag syria: not silenced, so there is no silence to lift",
+            ),
+            (
+                [["silence", "--tag", "syria", "--until", UNTIL]],
+                ["silence", "--tag", "syria", "--until", UNTIL],
+                f"tag syria: already silenced until {SAID}",
+            ),
+            (
+                [],
+                ["enable-webhook", "nosuch"],
+                "webhook 'nosuch' is unknown (configured: desk, ops)",
+            ),
+            (
+                [],
+                ["enable-webhook", "desk"],
+                "webhook 'desk' is not disabled, so there is nothing to enable",
+            ),
+            ([], ["set-status", "x", "open"], "x: the pledge is already open"),
+        ],
+        ids=[
+            "ack-twice",
+            "ack-closed",
+            "ack-no-deadline",
+            "snooze-end-not-snoozed",
+            "snooze-same-end",
+            "silence-unknown-tag",
+            "silence-end-not-silenced",
+            "silence-same-end",
+            "enable-unknown-webhook",
+            "enable-webhook-not-disabled",
+            "set-status-same",
+        ],
+    )
+    def test_it_exits_2_saying_why_and_writes_nothing(
+        self, tmp_path: Path, before: list[list[str]], command: list[str], message: str
+    ) -> None:
+        settings = {
+            **_stored(tmp_path, HELD),
+            "PLEDGEWATCH_WEBHOOKS__DESK__URL": "https://hooks.example.org/desk",
+            "PLEDGEWATCH_WEBHOOKS__OPS__URL": "https://hooks.example.org/ops",
+        }
+        for setup in before:
+            assert process.cli(*setup, settings=settings).returncode == 0
+        written = _rows(settings)
+        result = process.cli(*command, settings=settings)
+        assert (result.returncode, result.stdout) == (EXIT_INPUT, ""), result.stderr
+        assert result.stderr == f"pledgewatch: {message}\n"
+        assert _rows(settings) == written
+
+    def test_a_new_end_for_a_running_snooze_or_silence_is_an_update(self, tmp_path: Path) -> None:
+        settings = _stored(tmp_path, HELD)
+        later = (AHEAD + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+        for command in (["snooze", "x", "--until"], ["silence", "--tag", "syria", "--until"]):
+            for until in (UNTIL, later):
+                result = process.cli(*command, until, settings=settings)
+                assert result.returncode == 0, result.stderr
+        history, _ = _written(settings, "x")
+        assert [h["note"] for h in history][-2:] == [  # type: ignore[index]
+            f"tag syria silenced until {SAID}",
+            f"tag syria silenced until {(AHEAD + timedelta(days=1)).isoformat()}",
+        ]

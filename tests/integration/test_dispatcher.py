@@ -251,7 +251,7 @@ def test_the_receivers_signals_shape_the_next_attempt(
             assert conn.scalar(select(Delivery.claimed_by)) is None
         assert len(receiver.at(path)) == 1
         with connector.write(engine) as conn:
-            assert webhooks.enable(conn, "desk", now=_now())
+            webhooks.enable(conn, "desk", now=_now(), configured=["desk"])
         receiver.answer[path] = 204
         dispatcher.send_due()
         _wait(done, 1)

@@ -33,3 +33,63 @@ def test_leaving_a_closed_outcome_needs_a_note(old: Status, new: Status) -> None
     with pytest.raises(lifecycle.TransitionError):
         lifecycle.check(old, new, "   ")
     lifecycle.check(old, new, "talks resumed in May")
+
+
+class TestCheckEvidence:
+    """One rule for `set-status --evidence` and the API's `evidence`."""
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "https://example.org/news/1",
+            "http://example.org",
+            "HTTPS://Example.org/a?b=c#d",
+            "https://[2001:db8::1]:8443/report",
+            "https://例え.jp/報告",
+        ],
+    )
+    def test_an_absolute_http_url_is_kept_as_given(self, url: str) -> None:
+        assert lifecycle.check_evidence(url) == url
+
+    @pytest.mark.parametrize(
+        ("url", "problem"),
+        [
+            ("notaurl", "not an absolute http(s) URL (such as https://example.org/report)"),
+            ("", "not an absolute http(s) URL"),
+            ("//example.org/x", "not an absolute http(s) URL"),
+            ("ftp://example.org/file", "not an http(s) URL: it starts with 'ftp:'"),
+            ("mailto:desk@example.org", "not an http(s) URL: it starts with 'mailto:'"),
+            ("https://", "no host after 'https://'"),
+            ("http://:80/x", "no host after 'http://'"),
+            ("https://example.org/a b", "contains a space or a control character"),
+            ("https://example.org/\x00", "contains a space or a control character"),
+            ("https://exa<mple.org/", "the host 'exa<mple.org' has a character"),
+            ("https://example.org:99999/", "not a valid URL (Port out of range"),
+            ("http://[::1/", "not a valid URL (Invalid IPv6 URL)"),
+            ("https://example.org/" + "x" * 2064, "longer than 2083 characters"),
+        ],
+        ids=[
+            "text",
+            "empty",
+            "no-scheme",
+            "ftp",
+            "mailto",
+            "no-host",
+            "port-only",
+            "space",
+            "nul",
+            "host-character",
+            "port-range",
+            "ipv6-bracket",
+            "too-long",
+        ],
+    )
+    def test_anything_else_is_refused_saying_why(self, url: str, problem: str) -> None:
+        with pytest.raises(lifecycle.EvidenceError) as raised:
+            lifecycle.check_evidence(url)
+        assert str(raised.value).startswith(problem)
+
+    def test_the_longest_accepted_is_2083_characters(self) -> None:
+        url = "https://example.org/" + "x" * 2063
+        assert len(url) == lifecycle.EVIDENCE_MAX_LENGTH
+        assert lifecycle.check_evidence(url) == url
