@@ -221,9 +221,11 @@ def instant_text(value: datetime | str | None, zone: tzinfo) -> str:
     """
     if value is None:
         return "-"
+    from daemon.model import documents
+
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.astimezone(zone).isoformat(timespec="seconds")
+    return documents.shown(value, zone)
 
 
 def window_text(pledge: Any) -> str:

@@ -7,7 +7,7 @@ Instants are written in the pledge's own time zone, with their offset.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +39,14 @@ def isoformat(instant: datetime | None, zone: ZoneInfo | None = None) -> str | N
     if instant is None:
         return None
     return instant.astimezone(zone or UTC).isoformat()
+
+
+def shown(instant: datetime, zone: tzinfo) -> str:
+    """Return an instant as people are shown it: ISO 8601 in `zone`, with its offset, to the second.
+
+    The one rule for tables, command answers and history notes; JSON keeps instants exact.
+    """
+    return instant.astimezone(zone).isoformat(timespec="seconds")
 
 
 def source_document(source: Source) -> dict[str, Any]:

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from daemon.model import schedule
+from daemon.model import documents, schedule
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import Policy
 from daemon.store import connector, lifecycle, pledges, refusals
@@ -82,14 +82,16 @@ def snooze(
     if until is None and not running:
         raise refusals.NothingToDo(f"{pledge_id}: not snoozed, so there is no snooze to end")
     if running and until == current:
-        raise refusals.NothingToDo(f"{pledge_id}: already snoozed until {current.isoformat()}")
+        shown = documents.shown(current, documents.zone_of(stored.pledge))
+        raise refusals.NothingToDo(f"{pledge_id}: already snoozed until {shown}")
     conn.execute(
         update(Commitment)
         .where(Commitment.id == pledge_id)
         .values(snoozed_until=until, updated_at=now)
     )
     _refresh(conn, [pledges.get(conn, pledge_id)], policy=policy)
-    what = f"snoozed until {until.isoformat()}" if until else "snooze ended"
+    zone = documents.zone_of(stored.pledge)
+    what = f"snoozed until {documents.shown(until, zone)}" if until else "snooze ended"
     status = stored.pledge.status.value
     lifecycle.record_history(
         conn, pledge_id, now, status, status, actor, _history_note(what, note), None
@@ -120,7 +122,8 @@ def silence(
     if until is not None and not _in_use(conn, tag):
         raise refusals.NothingToDo(f"tag {tag}: no pledge has this tag")
     if running and until == current:
-        raise refusals.NothingToDo(f"tag {tag}: already silenced until {current.isoformat()}")
+        shown = documents.shown(current, UTC)
+        raise refusals.NothingToDo(f"tag {tag}: already silenced until {shown}")
     conn.execute(delete(Silence).where(Silence.tag == tag))
     if until is not None:
         conn.execute(
@@ -128,10 +131,14 @@ def silence(
         )
     tagged = [s for s in pledges.list_all(conn) if tag in s.pledge.tags]
     _refresh(conn, tagged, policy=policy)
-    what = (
-        f"tag {tag} silenced until {until.isoformat()}" if until else f"silence on tag {tag} lifted"
-    )
     for stored in tagged:
+        # Each pledge's history shows the end in that pledge's own zone.
+        zone = documents.zone_of(stored.pledge)
+        what = (
+            f"tag {tag} silenced until {documents.shown(until, zone)}"
+            if until
+            else f"silence on tag {tag} lifted"
+        )
         status = stored.pledge.status.value
         lifecycle.record_history(
             conn, stored.pledge.id, now, status, status, actor, _history_note(what, note), None

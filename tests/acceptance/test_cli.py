@@ -239,9 +239,7 @@ class TestInstantsInTables:
     INSTANT = re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d\d:\d\d|Z)")
 
     def instants(self, text: str) -> list[str]:
-        # A history note is the text written then (`snoozed until ...`): not a column.
-        lines = [line.split("  note: ")[0] for line in text.splitlines()]
-        return self.INSTANT.findall("\n".join(lines))
+        return self.INSTANT.findall(text)
 
     def test_list_upcoming_and_show_write_moscow_pledges_in_moscow_time_to_the_second(
         self, tmp_path: Path

@@ -149,7 +149,7 @@ class TestSnooze:
         [
             (None, None, "draft: not snoozed, so there is no snooze to end"),
             (NOW, None, "draft: not snoozed, so there is no snooze to end"),
-            (LATER, LATER, "draft: already snoozed until 2016-03-28T09:00:00+00:00"),
+            (LATER, LATER, "draft: already snoozed until 2016-03-28T12:00:00+03:00"),
         ],
         ids=["end-never-snoozed", "end-snooze-over", "same-end"],
     )
@@ -170,8 +170,8 @@ class TestSnooze:
         _snooze(stored, "draft", LATER + timedelta(days=1))
         _snooze(stored, "draft", None)
         assert _last_notes_of_free_draft(stored) == [
-            "snoozed until 2016-03-28T09:00:00+00:00",
-            "snoozed until 2016-03-29T09:00:00+00:00",
+            "snoozed until 2016-03-28T12:00:00+03:00",
+            "snoozed until 2016-03-29T12:00:00+03:00",
             "snooze ended",
         ]
 
@@ -221,7 +221,7 @@ class TestSilence:
         assert _silence(stored, "syria", LATER + timedelta(days=1)) == 1
         assert _silence(stored, "syria", None) == 1
         assert _last_notes_of_free_draft(stored) == [
-            "tag syria silenced until 2016-03-28T09:00:00+00:00",
-            "tag syria silenced until 2016-03-29T09:00:00+00:00",
+            "tag syria silenced until 2016-03-28T12:00:00+03:00",
+            "tag syria silenced until 2016-03-29T12:00:00+03:00",
             "silence on tag syria lifted",
         ]
