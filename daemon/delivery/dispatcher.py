@@ -220,13 +220,17 @@ class Dispatcher:
         for name in gone:
             per_webhook.pop(name, None)
         open_ = {name: left for name, left in per_webhook.items() if left > 0}
+        # One statement says which webhooks with room have anything due: only those
+        # are claimed from, so idle webhooks cost a probe each, not a claim each.
+        earliest = outbox.earliest_due(conn, list(open_))
+        due = {name: left for name, left in open_.items() if _due(earliest.get(name), now)}
         until = now + self._lease_time()
         rows = claims.claim_deliveries(
             conn,
             now,
             token=f"{self._worker}/{uuid.uuid4().hex[:8]}",
             lease_until=until,
-            room=open_,
+            room=due,
             limit=room,
             others=targets if others else None,
             skip_ids=skip,
@@ -239,7 +243,7 @@ class Dispatcher:
             return [senders.Leased(row, until) for row in rows], None
         # Webhooks with their share leased are woken by a finishing send, disabled
         # ones by an operator enabling them (a change the watch reports).
-        next_at = outbox.next_attempt_at(conn, webhooks=list(open_))
+        next_at = min(filter(None, earliest.values()), default=None)
         return [], min(filter(None, (next_at, self._orphan_due)), default=None)
 
     def _lease_time(self) -> timedelta:
@@ -336,3 +340,7 @@ class Dispatcher:
                     **fields,
                 },
             )
+
+
+def _due(at: datetime | None, now: datetime) -> bool:
+    return at is not None and at <= now

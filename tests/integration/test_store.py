@@ -261,6 +261,27 @@ class TestOutbox:
             left = outbox.next_attempt_at(conn, webhooks=["busy"])
         assert left == NOW  # the third of "busy", due since it was written
 
+    def test_earliest_due_answers_for_every_webhook_in_one_statement(self, engine: Engine) -> None:
+        self._seed(engine)
+        hooks = {name: WebhookSettings(url=f"https://example.org/{name}") for name in ("a", "b")}
+        event = outbox.NewEvent("syria-draft-constitution", NoticeType.OVERDUE, NOW, {}, [])
+        with connector.write(engine) as conn:
+            outbox.enqueue_all(conn, [event], now=NOW, webhooks=hooks)
+        later = NOW + timedelta(minutes=1)
+        with connector.write(engine) as conn:
+            # "a"'s one delivery is leased: it falls due again when its lease runs out.
+            _claim(conn, later, "x", later + timedelta(seconds=45), limit=1, room={"a": 1})
+        names = ["a", "b", "none", *(f"idle-{i}" for i in range(97))]
+        with connector.read(engine) as conn:
+            found = outbox.earliest_due(conn, names)
+            assert outbox.earliest_due(conn, []) == {}
+        assert found == {
+            "a": later + timedelta(seconds=45),
+            "b": NOW,
+            "none": None,
+            **{f"idle-{i}": None for i in range(97)},
+        }
+
     def test_a_lease_hides_a_delivery_until_it_runs_out_and_a_stale_worker_cannot_record(
         self, engine: Engine
     ) -> None:
