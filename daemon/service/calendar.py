@@ -38,7 +38,8 @@ MEDIA_TYPE = "text/calendar; charset=utf-8"
 FEED_NAME = "pledgewatch"
 ICS = {200: {"content": {"text/calendar": {}}, "description": "An iCalendar (RFC 5545) file"}}
 
-Values = Annotated[list[str] | None, Query()]
+# Repeatable (`?tag=a&tag=b`); each may be a comma list too.
+Values = Annotated[list[str], Query(default_factory=list)]
 
 
 def router(engine: Engine, *, clock: Clock, policy: Callable[[], Policy]) -> APIRouter:
@@ -51,9 +52,9 @@ def router(engine: Engine, *, clock: Clock, policy: Callable[[], Policy]) -> API
         response_class=Response,
         responses={**ICS, 304: {"description": "Unchanged since the ETag given"}},
     )
-    def calendar(request: Request, tag: Values = None, status: Values = None) -> Response:
-        tags = frozenset(_split(tag or []))
-        statuses = _statuses(status or [])
+    def calendar(request: Request, tag: Values, status: Values) -> Response:
+        tags = frozenset(_split(tag))
+        statuses = _statuses(status)
         with connector.read(engine) as conn:
             count, latest = feed_store.version(conn)
         current = policy()
