@@ -109,7 +109,7 @@ def _stream(
     after: str | None = None
     while True:
         with connector.read(engine) as conn:
-            found = feed_store.page(conn, after=after, statuses=statuses)
+            found = feed_store.page(conn, after=after, statuses=statuses, tags=tags)
         if not found:
             break
         after = found[-1].pledge.id

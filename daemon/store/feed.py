@@ -7,11 +7,12 @@ feed of any size is read in short transactions, never held in memory whole.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Text, cast, func, or_, select
 
 from daemon.model.pledge import Pledge
 from daemon.model.statuses import Status
@@ -19,6 +20,9 @@ from daemon.store import pledges
 from daemon.store.schema import Commitment
 
 PAGE = 1000  # pledges read per query
+# Tags that JSON spells as themselves in quotes, whatever wrote them (printable ASCII but
+# quote and backslash): those are looked for in the stored text; others only by the caller.
+_PLAIN_TAG = re.compile(r"[ !#-\[\]-~]+")
 
 
 @dataclass(frozen=True)
@@ -31,13 +35,26 @@ class Entry:
 
 
 def page(
-    conn: Connection, *, after: str | None, statuses: Collection[Status] = (), limit: int = PAGE
+    conn: Connection,
+    *,
+    after: str | None,
+    statuses: Collection[Status] = (),
+    tags: Collection[str] = (),
+    limit: int = PAGE,
 ) -> list[Entry]:
-    """Return up to `limit` pledges with a window (with one of `statuses`, when given), by id after `after`."""
+    """Return up to `limit` pledges with a window, by id after `after`.
+
+    With `statuses`, only pledges in one of them. With `tags`, the page may
+    leave out pledges with none of them, but need not: the caller checks the
+    tags of each (the stored JSON text is searched for the plain ones).
+    """
     table = Commitment.__table__
     stmt = select(table).where(table.c.deadline_earliest.is_not(None))
     if statuses:
         stmt = stmt.where(table.c.status.in_(sorted(s.value for s in statuses)))
+    if tags and all(_PLAIN_TAG.fullmatch(tag) for tag in tags):
+        text = cast(table.c.tags, Text)
+        stmt = stmt.where(or_(*(text.contains(f'"{t}"', autoescape=True) for t in sorted(tags))))
     if after is not None:
         stmt = stmt.where(table.c.id > after)
     rows = conn.execute(stmt.order_by(table.c.id).limit(limit))
