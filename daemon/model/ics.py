@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from daemon.model import schedule
@@ -105,7 +105,13 @@ def duration(value: timedelta) -> str:
 @functools.lru_cache(maxsize=1024)  # bulk imports share their instants (CREATED, LAST-MODIFIED)
 def utc_text(instant: datetime) -> str:
     """Return a DATE-TIME value in UTC (`20160801T090000Z`)."""
-    return instant.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    t = instant.astimezone(UTC)
+    return f"{date_text(t)}T{t.hour:02d}{t.minute:02d}{t.second:02d}Z"
+
+
+def date_text(day: date) -> str:
+    """Return a DATE value (`20160801`); four-digit years, which strftime does not promise."""
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
 def uid(pledge_id: str) -> str:
@@ -117,7 +123,8 @@ def sequence(created_at: datetime, updated_at: datetime) -> int:
     """Return the event's SEQUENCE: whole seconds from the pledge's creation to its last change.
 
     The store sets `updated_at` to now whenever a pledge's fields or status
-    change (an import that changes nothing leaves it), so this grows with
+    change (an import that changes nothing leaves it; an acknowledgement or a
+    snooze moves it too, which only makes it grow more), so this grows with
     every change a second or more after the one before. It stays within the
     32-bit INTEGER of RFC 5545 for 68 years.
     """
@@ -211,8 +218,8 @@ def event_lines(
 def _dates(window: Window) -> list[str]:
     if is_all_day(window):
         zone = ZoneInfo(window.timezone)
-        start = window.earliest.astimezone(zone).strftime("%Y%m%d")
-        end = window.latest.astimezone(zone).strftime("%Y%m%d")
+        start = date_text(window.earliest.astimezone(zone))
+        end = date_text(window.latest.astimezone(zone))
         return [f"DTSTART;VALUE=DATE:{start}", f"DTEND;VALUE=DATE:{end}"]
     if window.is_instant:
         return [f"DTSTART:{utc_text(window.earliest)}"]

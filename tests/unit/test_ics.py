@@ -261,3 +261,9 @@ class TestText:
         assert str(calendar["PRODID"]) == "-//pledgewatch//pledgewatch 0.1.0//EN"
         assert str(calendar["CALSCALE"]) == "GREGORIAN"
         assert str(calendar["X-WR-CALNAME"]) == "pledgewatch"
+
+
+def test_years_before_1000_keep_four_digits() -> None:
+    text = _text(_pledge("0800-03-01", zone=ZoneInfo("UTC")))
+    assert "DTSTART;VALUE=DATE:08000301\r\nDTEND;VALUE=DATE:08000302\r\n" in text
+    assert ics.utc_text(datetime(800, 3, 1, 9, 5, 7, tzinfo=UTC)) == "08000301T090507Z"
