@@ -87,7 +87,7 @@ def _fixed(pledge: Pledge, policy: Policy) -> list[Notice]:
     window = pledge.window
     if window is None or pledge.status.is_closed or pledge.blocked:
         return []
-    offsets = pledge.reminders if pledge.reminders is not None else policy.reminder_offsets
+    offsets = offsets_of(pledge, policy)
     earliest = window.earliest
     # One notice per instant, the later stage winning. Reminders (distinct offsets, one
     # instant each) fall before the opening; the overdue notice drops any other at its
@@ -104,6 +104,11 @@ def _fixed(pledge: Pledge, policy: Policy) -> list[Notice]:
         notices = [n for n in notices if n.at != first_overdue]
         notices.append(Notice(NoticeType.OVERDUE, first_overdue))
     return sorted(notices, key=_by_instant)
+
+
+def offsets_of(pledge: Pledge, policy: Policy) -> tuple[timedelta, ...]:
+    """Return how long before its window opens a pledge is reminded: its own offsets, else the operator's."""
+    return pledge.reminders if pledge.reminders is not None else policy.reminder_offsets
 
 
 def _by_instant(notice: Notice) -> datetime:

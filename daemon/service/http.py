@@ -22,7 +22,7 @@ from daemon.clock import Clock
 from daemon.model import documents
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Status
-from daemon.service import api, checks, metrics
+from daemon.service import api, calendar, checks, metrics
 from daemon.store import connector, outbox, pledges
 
 HEALTH_TYPE = "application/health+json"
@@ -132,6 +132,7 @@ def create_app(
             return Response(body, media_type=content_type)
 
     zone = zone or ZoneInfo("UTC")
+    app.include_router(calendar.router(engine, clock=clock, policy=policy))
     app.include_router(api.router(engine, clock=clock, policy=policy, token=api_token, zone=zone))
 
     return app
