@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from daemon.delivery import chat, markup
+from daemon.model import documents
 
 FORMATS = ("json", "slack", "discord", "teams", "cloudevents")
 CONTENT_TYPES = {
@@ -82,11 +84,21 @@ def console_line(body: dict[str, Any]) -> str:
         if data.get(key)
     )
     when = (
-        f" deadline={deadline.get('phrase')!r} [{deadline.get('earliest')} .. {deadline.get('latest')})"
+        f" deadline={deadline.get('phrase')!r}"
+        f" [{_seconds(deadline.get('earliest'))} .. {_seconds(deadline.get('latest'))})"
         if deadline
         else ""
     )
-    return f"{body.get('timestamp')} {body.get('type')} {pledge.get('id')}: {pledge.get('title')}{when} {extra}".rstrip()
+    return f"{_seconds(body.get('timestamp'))} {body.get('type')} {pledge.get('id')}: {pledge.get('title')}{when} {extra}".rstrip()
+
+
+def _seconds(text: Any) -> Any:
+    """Return an ISO instant of a body to the second, in the zone it is written in, as people see it."""
+    try:
+        instant = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return text  # not an instant: shown as it is
+    return documents.shown(instant, instant.tzinfo or UTC)
 
 
 def _json(body: dict[str, Any], delivery_id: str) -> Any:

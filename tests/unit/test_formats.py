@@ -839,6 +839,27 @@ class TestConsoleLine:
         assert "commitment.status_changed syria-draft-constitution" in line
         assert line.endswith("old_status=open new_status=open")
 
+    def test_it_shows_instants_to_the_second_in_the_zone_they_are_written_in(self) -> None:
+        body = {
+            "type": "commitment.due",
+            "timestamp": "2026-12-04T16:03:46.360231+03:00",
+            "data": {
+                "commitment": {
+                    "id": "demo",
+                    "title": "Demo",
+                    "deadline": {
+                        "phrase": "in 40 seconds",
+                        "earliest": "2026-12-04T16:03:46.360231+03:00",
+                        "latest": "2026-12-04T16:03:46.360231+03:00",
+                    },
+                }
+            },
+        }
+        assert formats.console_line(body) == (
+            "2026-12-04T16:03:46+03:00 commitment.due demo: Demo deadline='in 40 seconds'"
+            " [2026-12-04T16:03:46+03:00 .. 2026-12-04T16:03:46+03:00)"
+        )
+
     def test_it_leaves_out_a_missing_deadline(self) -> None:
         bare = documents.notice_body(
             Pledge(id="bare", title="No deadline"), Notice(NoticeType.DUE, OPENS)
