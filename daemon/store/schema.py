@@ -79,6 +79,8 @@ class Commitment(Base):
     reminders: Mapped[list[Any] | None]  # offsets in seconds; NULL: the operator's default
     # Check-ins: {"every", "cron", "since", "timezone"}; NULL: none (a deliverable).
     recurrence: Mapped[dict[str, Any] | None]
+    # Proposed by `pledgewatch extract`: {"sentence", "span", "parties", "confidence", "cue"}.
+    extracted: Mapped[dict[str, Any] | None]
     # Planner state: every notice at or before planned_through has been written.
     planned_through: Mapped[datetime | None]
     next_notice_at: Mapped[datetime | None] = mapped_column(index=True)
