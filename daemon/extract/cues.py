@@ -176,8 +176,14 @@ def recurring(sentence: str) -> tuple[Cue, str] | None:
     return cue, every
 
 
+# Every word `commitment` and a strong `condition` start from, and nothing slow to look for.
+_ANY = re.compile(
+    r"will|shall|would|'ll|pledg|promis|vow|agree|commit|undert|guarant|resolv|plan|intend"
+    r"|aim|set to|due to|to be|tied|subject|linked|contingent|dependent|depends|conditional",
+    re.IGNORECASE,
+)
+
+
 def any_cue(text: str) -> bool:
     """True when `text` holds a word some rule starts from: the rest is not worth splitting."""
-    return bool(
-        _PLEDGE.search(text) or _MODAL.search(text) or _PLAN.search(text) or _CONDITION.search(text)
-    )
+    return _ANY.search(text) is not None

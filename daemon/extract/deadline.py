@@ -31,7 +31,7 @@ _UNITS = "second minute hour day week month quarter year half".split()
 _ENDS = frozenset(
     [*periods.MONTHS, *periods.SEASONS, "year-end", *_UNITS, *(unit + "s" for unit in _UNITS)]
 )
-_TRAILING = ".,;:!?\"')”’"
+_TRAILING = ".,;:!?\"')\u201d\u2019"
 _BY_YEAR = re.compile(r"^by\s+(\d{4})$", re.IGNORECASE)
 # "within six months of taking office": counted from an event, not from the article.
 _FROM_EVENT = re.compile(r"^\s+(?:of|after|from|following)\b", re.IGNORECASE)

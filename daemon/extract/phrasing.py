@@ -27,7 +27,10 @@ _LEADING = re.compile(
     r"|(?:also|then|now|but|and|moreover|however|meanwhile|so)\s+)+",
     re.IGNORECASE,
 )
-_PASSIVE = re.compile(r"^(?:(?:also|then|only|now|soon|first)\s+)*be\s+(?:\w+ly\s+)?(?P<rest>\w+(?:ed|en|wn|ld|lt|id|ne|un|de)\b.*)$", re.IGNORECASE)
+_PASSIVE = re.compile(
+    r"^(?:(?:also|then|only|now|soon|first)\s+)*be\s+(?:\w+ly\s+)?(?P<rest>\w+(?:ed|en|wn|ld|lt|id|ne|un|de)\b.*)$",
+    re.IGNORECASE,
+)
 _DANGLING = re.compile(
     r"(?:\s+(?:by|in|on|at|to|for|from|of|with|and|or|the|a|an|within|before|until|only|also"
     r"|is|are|was|were|be))+$",
@@ -79,14 +82,14 @@ def title(predicate: str, subject: str = "") -> str:
         subject = _LEADING.sub("", subject.strip()).rsplit(", ", 1)[-1]
         subject = _DETERMINERS.sub("", re.split(r"\bthat\s+", subject)[-1].strip())
         text = f"{subject} {match['rest']}".strip()
-    text = re.split(r",\s|;|:\s|\s[-–—]\s", text, maxsplit=1)[0]
+    text = re.split(r",\s|;|:\s|\s[-\u2013\u2014]\s", text, maxsplit=1)[0]
     words = text.split()
     if len(words) <= 2 and subject.strip():
         # "will launch", "will begin": the title needs what launches, begins.
         said = _DETERMINERS.sub("", re.split(r"\bthat\s+", _LEADING.sub("", subject.strip()))[-1])
         words = [*said.split()[:LONGEST_TITLE], *(w.lower() for w in words[:1]), *words[1:]]
     words = words[:LONGEST_TITLE]
-    text = _DANGLING.sub("", " ".join(words)).strip(" .!?\"'“”‘’()")
+    text = _DANGLING.sub("", " ".join(words)).strip(" .!?\"'\u201c\u201d\u2018\u2019()")
     return text[:1].upper() + text[1:] if text else "Review this proposal"
 
 
@@ -95,20 +98,28 @@ def clause_title(clause: str) -> str:
     text = _ATTRIBUTION.sub("", clause.strip())
     text = _DETERMINERS.sub("", re.split(r",\s|;", text, maxsplit=1)[0].strip())
     words = text.split()[:LONGEST_TITLE]
-    text = _DANGLING.sub("", " ".join(words)).strip(" .!?\"'“”‘’()")
+    text = _DANGLING.sub("", " ".join(words)).strip(" .!?\"'\u201c\u201d\u2018\u2019()")
     return text[:1].upper() + text[1:] if text else "Condition to review"
 
 
-def slug(text: str, taken: set[str]) -> str:
-    """Return an id made of the first words of `text` that is not in `taken`, and take it."""
-    words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS]
-    base = "-".join(words[:_LONGEST_SLUG]) or "pledge"
-    found, n = base, 1
-    while found in taken:
-        n += 1
-        found = f"{base}-{n}"
-    taken.add(found)
-    return found
+class Ids:
+    """The ids given so far, and a new one for each title: a slug, with -2, -3... when taken."""
+
+    def __init__(self, taken: frozenset[str] | set[str] = frozenset()) -> None:
+        self._taken = set(taken)
+        self._last: dict[str, int] = {}  # the last number given after a slug
+
+    def new(self, text: str) -> str:
+        """Return an id made of the first words of `text` that is not taken yet, and take it."""
+        words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS]
+        base = "-".join(words[:_LONGEST_SLUG]) or "pledge"
+        found, n = base, self._last.get(base, 1)
+        while found in self._taken:
+            n += 1
+            found = f"{base}-{n}"
+        self._last[base] = n
+        self._taken.add(found)
+        return found
 
 
 def normalised(text: str) -> str:

@@ -8,7 +8,8 @@ confidence; a condition ("only when", "unless", "tied to") makes a
 proposals, else proposed too, as `ongoing`); a frequency ("every month",
 "annually") makes a `recurring` one; a deadline phrase a `deliverable`;
 "continue to", "keep", "maintain" an `ongoing` one; an undertaking with none
-of these an `ongoing` one at low confidence. Pure: no I/O.
+of these an `ongoing` one at low confidence. What a condition waits for is
+looked for among the `_NEARBY` proposals on either side. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ _BASE = {"pledge": 0.9, "modal": 0.8, "plan": 0.6, "condition": 0.6}
 _HEDGED = 0.3  # hedged, with a deadline: for review
 _UNDATED = 0.45  # an undertaking with no date, frequency or condition
 _STRONG_CONDITIONS = ("tied", "subject", "linked", "conditional", "contingent", "dependent")
-_ENDINGS = (".", "!", "?", '"', "”", "’", "'", ")")
+_ENDINGS = (".", "!", "?", '"', "\u201d", "\u2019", "'", ")")
+_NEARBY = 50  # proposals before and after a condition searched for what it waits for
 _SAME_CONDITION = 0.6  # share of a condition's words another proposal must hold to be it
 
 
@@ -52,14 +54,14 @@ class Proposal:
 def propose(text: str, published: date, zone: ZoneInfo) -> list[Proposal]:
     """Return the proposals of an article's text, in the order of the text."""
     found: list[Proposal] = []
-    taken: set[str] = set()
+    ids = phrasing.Ids()
     previous: tuple[str, ...] = ()
     for sentence in sentences.split(text):
-        proposal = _from_sentence(sentence, published, zone, previous, taken)
+        proposal = _from_sentence(sentence, published, zone, previous, ids)
         if proposal is not None:
             found.append(proposal)
             previous = proposal.parties or previous
-    return _link_conditions(found, taken)
+    return _link_conditions(found, ids)
 
 
 def _from_sentence(
@@ -67,7 +69,7 @@ def _from_sentence(
     published: date,
     zone: ZoneInfo,
     previous: tuple[str, ...],
-    taken: set[str],
+    ids: phrasing.Ids,
 ) -> Proposal | None:
     """Return the proposal of one sentence, or None when it holds no undertaking."""
     text = sentence.text
@@ -97,8 +99,10 @@ def _from_sentence(
     if condition is not None and _is_deadline_or_end(condition, due, ongoing):
         condition = None
     recurring = cues.recurring(text)
-    if recurring is not None and due is not None and not recurring[0].words.lower().startswith(
-        ("every", "each", "once")
+    if (
+        recurring is not None
+        and due is not None
+        and not recurring[0].words.lower().startswith(("every", "each", "once"))
     ):
         recurring = None  # "its annual report by March": a deliverable
     cut = [(c.start, c.end) for c in (ongoing,) if c is not None and c.start < main.end]
@@ -122,7 +126,10 @@ def _from_sentence(
         proposal.kind = "conditional"
         raw = text[condition.end :]
         proposal.condition_clause = raw.strip()
-        proposal.clause_span = (sentence.start + condition.end + len(raw) - len(raw.lstrip()), sentence.end)
+        proposal.clause_span = (
+            sentence.start + condition.end + len(raw) - len(raw.lstrip()),
+            sentence.end,
+        )
         fired.append(f"condition: {condition.words}")
         if due is not None and due.start < condition.start:
             proposal.deadline = due
@@ -145,7 +152,7 @@ def _from_sentence(
             proposal.notes.append(proposal.deadline.note)
     proposal.cue = "; ".join(fired)
     proposal.confidence = round(proposal.confidence, 2)
-    proposal.id = phrasing.slug(proposal.title, taken)
+    proposal.id = ids.new(proposal.title)
     return proposal
 
 
@@ -185,33 +192,32 @@ def _without(
     return " ".join(" ".join(kept).split())
 
 
-def _link_conditions(found: list[Proposal], taken: set[str]) -> list[Proposal]:
+def _link_conditions(found: list[Proposal], ids: phrasing.Ids) -> list[Proposal]:
     """Link each conditional proposal to what it waits for, proposing that when it is new."""
     result: list[Proposal] = []
-    for proposal in found:
+    said: list[set[str] | None] = [None] * len(found)  # content words, read when needed
+    for at, proposal in enumerate(found):
         result.append(proposal)
         clause = proposal.condition_clause
         if proposal.kind != "conditional" or not clause:
             continue
         words = phrasing.content_words(clause)
-        same = next(
-            (
-                other
-                for other in found
-                if other is not proposal
-                and words
-                and len(words & phrasing.content_words(other.sentence))
-                >= _SAME_CONDITION * len(words)
-            ),
-            None,
-        )
+        same = None
+        for near in range(max(0, at - _NEARBY), min(len(found), at + _NEARBY + 1)):
+            if near == at or not words:
+                continue
+            if said[near] is None:
+                said[near] = phrasing.content_words(found[near].sentence)
+            if len(words & said[near]) >= _SAME_CONDITION * len(words):  # type: ignore[operator]
+                same = found[near]
+                break
         if same is not None:
             proposal.requires = same.id
             continue
         title = phrasing.clause_title(clause)
         assert proposal.clause_span is not None
         created = Proposal(
-            id=phrasing.slug(title, taken),
+            id=ids.new(title),
             title=title,
             kind="ongoing",
             sentence=clause.rstrip(" ."),

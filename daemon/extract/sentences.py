@@ -18,13 +18,15 @@ from typing import Any
 
 from daemon.extract import cues
 
-PYSBD_BUDGET = 1_000_000  # characters split by pysbd in one article at most
+PYSBD_BUDGET = 250_000  # characters split by pysbd in one article at most (a long article: 50,000)
 LONGEST_PARAGRAPH = 20_000  # characters; longer ones are not what pysbd is for
 _PARAGRAPH = re.compile(r"\S(?:.|\n(?![ \t]*\n))*", re.MULTILINE)
 # The plain splitter: after . ! ? (and a closing quote), before a capital or an opening quote.
-_PLAIN_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+(?=[\"'“‘(]?[A-Z0-9])")
+_PLAIN_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]*\s+(?=[\"'\u201c\u2018(]?[A-Z0-9])")
 # Abbreviations the plain splitter does not end a sentence after.
-_ABBREVIATIONS = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|St|Gen|Sen|Rep|Gov|Inc|Ltd|Co|Corp|vs|No|U\.S|U\.K|e\.g|i\.e)\.$")
+_ABBREVIATIONS = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Dr|Prof|St|Gen|Sen|Rep|Gov|Inc|Ltd|Co|Corp|vs|No|U\.S|U\.K|e\.g|i\.e)\.$"
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def _plain(body: str) -> Iterator[tuple[int, int]]:
     """Yield sentence spans of a paragraph cut by the plain rule."""
     start = 0
     for gap in _PLAIN_END.finditer(body):
-        if _ABBREVIATIONS.search(body, 0, gap.start()):
+        if _ABBREVIATIONS.search(body, max(0, gap.start() - 6), gap.start()):
             continue
         yield start, gap.start()
         start = gap.end()

@@ -64,7 +64,8 @@ def _score(report: Path) -> dict[str, list[int]]:
     counted = [
         p
         for p in found
-        if p.confidence >= COUNTED and not (p.kind == "ongoing" and p.cue.startswith("condition of"))
+        if p.confidence >= COUNTED
+        and not (p.kind == "ongoing" and p.cue.startswith("condition of"))
     ]
     tally = {c: [0, 0, 0] for c in CATEGORIES}
     for p in counted:
@@ -77,9 +78,7 @@ def _score(report: Path) -> dict[str, list[int]]:
     def matches(item: dict[str, Any], p: proposals.Proposal) -> bool:
         if p.id in used or item["match"].lower() not in p.sentence.lower():
             return False
-        if _category(p.kind, p.deadline is not None) != _category(
-            item["kind"], "deadline" in item
-        ):
+        if _category(p.kind, p.deadline is not None) != _category(item["kind"], "deadline" in item):
             return False
         if "deadline" in item:
             wanted = read_deadline(item["deadline"], reference=reference, tz=zone)
@@ -107,9 +106,7 @@ def figures(folder: Path) -> dict[str, tuple[float, float, int, int]]:
     for report in _reports(folder):
         for category, counts in _score(report).items():
             total[category] = [a + b for a, b in zip(total[category], counts, strict=True)]
-    return {
-        c: (m / p if p else 1.0, m / e if e else 1.0, p, e) for c, (m, p, e) in total.items()
-    }
+    return {c: (m / p if p else 1.0, m / e if e else 1.0, p, e) for c, (m, p, e) in total.items()}
 
 
 def test_the_corpus_has_reports_of_many_shapes() -> None:
@@ -136,4 +133,6 @@ def test_precision_and_recall_on_the_held_out_reports(category: str) -> None:
 if __name__ == "__main__":
     for name, folder in (("corpus", CORPUS), ("held out", CORPUS / "held_out")):
         for category, (p, r, proposed, expected) in figures(folder).items():
-            print(f"{name:9} {category:11} precision {p:.2f} recall {r:.2f} ({proposed} proposed, {expected} expected)")
+            print(
+                f"{name:9} {category:11} precision {p:.2f} recall {r:.2f} ({proposed} proposed, {expected} expected)"
+            )
