@@ -176,10 +176,12 @@ def recurring(sentence: str) -> tuple[Cue, str] | None:
     return cue, every
 
 
-# Every word `commitment` and a strong `condition` start from, and nothing slow to look for.
+# Every word `commitment`, a strong `condition` or a hedged plan ("hopes to") start from,
+# and nothing slow to look for.
 _ANY = re.compile(
     r"will|shall|would|'ll|pledg|promis|vow|agree|commit|undert|guarant|resolv|plan|intend"
-    r"|aim|set to|due to|to be|tied|subject|linked|contingent|dependent|depends|conditional",
+    r"|aim|set to|due to|to be|tied|subject|linked|contingent|dependent|depends|conditional"
+    r"|hope|want|wish|seek|sought",
     re.IGNORECASE,
 )
 

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.model import periods
@@ -61,6 +62,8 @@ def find(sentence: str, published: date, zone: ZoneInfo) -> Deadline | None:
             found = _read(text, published, zone.key)
             if found is None:
                 continue
+            if found is _NOT_A_DEADLINE:
+                break  # "in February 2015": not "in February" either
             window, phrase, note = found
             end = start.start() + len(text)
             if _IN_N.match(text) and _FROM_EVENT.match(sentence[end:]):
@@ -75,9 +78,16 @@ def _ends_like_a_phrase(text: str) -> bool:
     return any(c.isdigit() for c in last) or last in _ENDS or last.removeprefix("mid-") in _ENDS
 
 
+_NOT_A_DEADLINE: Any = ()  # a phrase that reads, but names no deadline counted from the article
+
+
 @lru_cache(maxsize=4096)
 def _read(text: str, published: date, zone: str) -> tuple[Window, str, str | None] | None:
-    """Return the window `import` would read for `text`, the phrase to write, and a note."""
+    """Return the window `import` would read for `text`, the phrase to write, and a note.
+
+    None when it does not read; `_NOT_A_DEADLINE` when it does but is over or counts
+    from some event.
+    """
     tz = ZoneInfo(zone)
     reference = datetime.combine(published, time(0), tzinfo=tz)
     phrase, note = text, None
@@ -89,7 +99,7 @@ def _read(text: str, published: date, zone: str) -> tuple[Window, str, str | Non
     except DeadlineError:
         return None
     if window.latest <= reference:
-        return None  # already over when the article appeared: a past date, not a deadline
+        return _NOT_A_DEADLINE  # already over when the article appeared: a past date
     if window.precision is periods.Precision.INSTANT and _IN_N.match(text):
-        return None  # "within 48 hours": of some event (a report, a request), not of the article
+        return _NOT_A_DEADLINE  # "within 48 hours": of some event (a report), not of the article
     return window, phrase, note

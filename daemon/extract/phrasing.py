@@ -76,15 +76,16 @@ def title(predicate: str, subject: str = "") -> str:
     `predicate` has the deadline and condition already cut out. A passive one
     ("be disbursed") makes a title from its `subject` instead: "First tranche disbursed".
     """
-    text = _ATTRIBUTION.sub("", predicate.strip())
+    text = _ATTRIBUTION.sub("", re.sub('["\u201c\u201d]', "", predicate.strip()))
     text = _LEADING.sub("", text)
-    if match := _PASSIVE.match(text):
+    passive = _PASSIVE.match(text)
+    if passive:
         subject = _LEADING.sub("", subject.strip()).rsplit(", ", 1)[-1]
         subject = _DETERMINERS.sub("", re.split(r"\bthat\s+", subject)[-1].strip())
-        text = f"{subject} {match['rest']}".strip()
+        text = f"{subject} {passive['rest']}".strip()
     text = re.split(r",\s|;|:\s|\s[-\u2013\u2014]\s", text, maxsplit=1)[0]
     words = text.split()
-    if len(words) <= 2 and subject.strip():
+    if len(words) <= 2 and subject.strip() and not passive:
         # "will launch", "will begin": the title needs what launches, begins.
         said = _DETERMINERS.sub("", re.split(r"\bthat\s+", _LEADING.sub("", subject.strip()))[-1])
         words = [*said.split()[:LONGEST_TITLE], *(w.lower() for w in words[:1]), *words[1:]]

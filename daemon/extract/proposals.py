@@ -22,7 +22,7 @@ from daemon.extract import cues, deadline, phrasing, sentences
 from daemon.extract.sentences import Sentence
 
 # Confidence by what made it an undertaking.
-_BASE = {"pledge": 0.9, "modal": 0.8, "plan": 0.6, "condition": 0.6}
+_BASE = {"pledge": 0.9, "modal": 0.8, "plan": 0.6, "condition": 0.6, "hedge": 0.3}
 _HEDGED = 0.3  # hedged, with a deadline: for review
 _UNDATED = 0.45  # an undertaking with no date, frequency or condition
 _STRONG_CONDITIONS = ("tied", "subject", "linked", "conditional", "contingent", "dependent")
@@ -77,15 +77,15 @@ def _from_sentence(
         return None  # a heading or a caption, not a sentence
     commit, condition = cues.commitment(text), cues.condition(text)
     strong = condition is not None and condition.words.lower().startswith(_STRONG_CONDITIONS)
-    if commit is None and not strong:
-        return None
+    hedge = cues.hedge(text)
+    if commit is None and not strong and (hedge is None or not hedge.words.endswith(" to")):
+        return None  # "hopes to" may still come with a deadline
     if cues.negation(text) or cues.third_party(text):
         return None
     due = deadline.find(text, published, zone)
-    hedge = cues.hedge(text)
     if hedge is not None and due is None:
         return None
-    main = commit or condition
+    main = commit or (condition if strong else hedge)
     assert main is not None
     fired = [f"{main.rule}: {main.words}"]
     if condition is main:
@@ -93,7 +93,8 @@ def _from_sentence(
         fired = []
     confidence = _BASE[main.rule] - (0.1 if main.words.lower() == "would" else 0.0)
     if hedge is not None:
-        fired.append(f"hedge: {hedge.words}")
+        if hedge is not main:
+            fired.append(f"hedge: {hedge.words}")
         confidence = _HEDGED
     ongoing = cues.ongoing(text)
     if condition is not None and _is_deadline_or_end(condition, due, ongoing):
@@ -108,7 +109,7 @@ def _from_sentence(
     cut = [(c.start, c.end) for c in (ongoing,) if c is not None and c.start < main.end]
     head = text[: min([main.start, *(s for s, _ in cut)])]
     stop = condition.start if condition is not None else len(text)
-    predicate = _without(text, main.end if commit else 0, stop, due, recurring)
+    predicate = _without(text, main.end if main is not condition else 0, stop, due, recurring)
     # A passive sentence names what is done, not who does it: the last party named does.
     parties = previous if phrasing.is_passive(predicate) else phrasing.parties(head, previous)
     subject = text[: main.start]

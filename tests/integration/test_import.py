@@ -61,6 +61,18 @@ def _document(prefix: str) -> dict[str, Any]:
                 "title": "A range",
                 "deadline": {"earliest": "2016-06-01", "latest": "2016-07-15"},
             },
+            {
+                "id": f"{prefix}extracted",
+                "title": "Found in an article",
+                "deadline": "by August",
+                "extracted": {
+                    "sentence": 'Both will finish it "by August" — «Сирия»\tsaid.',
+                    "span": [10, 57],
+                    "parties": ["United States", "Russia"],
+                    "confidence": 0.85,
+                    "cue": "modal: will; deadline: by August",
+                },
+            },
         ],
     }
 
