@@ -41,7 +41,7 @@ def extract(
         Path | None,
         typer.Option("--merge", metavar="FILE", help="Leave out what this seed file holds."),
     ] = None,
-    as_json: common.JsonFlag = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of YAML.")] = False,
 ) -> None:
     """Propose seed entries from a news article, to review before `import`."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
