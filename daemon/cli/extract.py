@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,7 +13,7 @@ import typer
 from daemon.cli import common
 
 if TYPE_CHECKING:
-    from daemon.extract import writing
+    from daemon.extract import proposals, writing
 
 app = common.app
 
@@ -72,25 +73,21 @@ def extract(
         common.fail(f"{name}: cannot read it ({exc.strerror or exc})", common.EXIT_INPUT)
     except text.ArticleError as exc:
         common.fail(f"{name}: {exc}", common.EXIT_INPUT)
-    found = proposals.propose(article.text, day, zone)
+    # One proposal at a time from the text to the output: memory does not grow with it.
+    found: Iterable[proposals.Proposal] = proposals.propose(article.text, day, zone)
     if merge is not None:
         found = writing.merge(found, _known(merge))
     source = writing.Source(article.title, source_url, day, timezone, name)
-    if as_json:
-        import json
-
-        written = json.dumps(writing.document(found, source), indent=2, ensure_ascii=False) + "\n"
-    else:
-        written = writing.to_yaml(found, source, counted=COUNTED)
+    write = writing.write_json if as_json else writing.write_yaml
     if out is None:
-        typer.echo(written, nl=False)
+        write(found, source, sys.stdout, counted=COUNTED)
         return
     try:
-        out.write_text(written, encoding="utf-8")
+        with out.open("w", encoding="utf-8") as stream:
+            written, doubtful = write(found, source, stream, counted=COUNTED)
     except OSError as exc:
         common.fail(f"{out}: cannot write it ({exc.strerror or exc})", common.EXIT_RUNTIME)
-    doubtful = sum(1 for p in found if p.confidence < COUNTED)
-    typer.echo(f"proposed {len(found)} commitments ({doubtful} doubtful) from {name} in {out}")
+    typer.echo(f"proposed {written} commitments ({doubtful} doubtful) from {name} in {out}")
 
 
 def _known(path: Path) -> writing.Known:

@@ -14,6 +14,8 @@ looked for among the `_NEARBY` proposals on either side. Pure: no I/O.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -51,17 +53,27 @@ class Proposal:
     clause_span: tuple[int, int] | None = None
 
 
-def propose(text: str, published: date, zone: ZoneInfo) -> list[Proposal]:
-    """Return the proposals of an article's text, in the order of the text."""
-    found: list[Proposal] = []
+def propose(text: str, published: date, zone: ZoneInfo) -> Iterator[Proposal]:
+    """Yield the proposals of an article's text, in the order of the text.
+
+    Only the last `2 * _NEARBY + 1` proposals are held at a time, so memory does
+    not grow with the length of the article.
+    """
     ids = phrasing.Ids()
+    recent: deque[tuple[Proposal, set[str]]] = deque()
     previous: tuple[str, ...] = ()
     for sentence in sentences.split(text):
         proposal = _from_sentence(sentence, published, zone, previous, ids)
-        if proposal is not None:
-            found.append(proposal)
-            previous = proposal.parties or previous
-    return _link_conditions(found, ids)
+        if proposal is None:
+            continue
+        previous = proposal.parties or previous
+        recent.append((proposal, phrasing.content_words(proposal.sentence)))
+        if len(recent) > _NEARBY:  # the one _NEARBY back has all its neighbours now
+            yield from _linked(recent, len(recent) - 1 - _NEARBY, ids)
+        if len(recent) > 2 * _NEARBY:
+            recent.popleft()
+    for at in range(max(0, len(recent) - _NEARBY), len(recent)):
+        yield from _linked(recent, at, ids)
 
 
 def _from_sentence(
@@ -193,41 +205,32 @@ def _without(
     return " ".join(" ".join(kept).split())
 
 
-def _link_conditions(found: list[Proposal], ids: phrasing.Ids) -> list[Proposal]:
-    """Link each conditional proposal to what it waits for, proposing that when it is new."""
-    result: list[Proposal] = []
-    said: list[set[str] | None] = [None] * len(found)  # content words, read when needed
-    for at, proposal in enumerate(found):
-        result.append(proposal)
-        clause = proposal.condition_clause
-        if proposal.kind != "conditional" or not clause:
-            continue
-        words = phrasing.content_words(clause)
-        same = None
-        for near in range(max(0, at - _NEARBY), min(len(found), at + _NEARBY + 1)):
-            if near == at or not words:
-                continue
-            if said[near] is None:
-                said[near] = phrasing.content_words(found[near].sentence)
-            if len(words & said[near]) >= _SAME_CONDITION * len(words):  # type: ignore[operator]
-                same = found[near]
-                break
-        if same is not None:
-            proposal.requires = same.id
-            continue
-        title = phrasing.clause_title(clause)
-        assert proposal.clause_span is not None
-        created = Proposal(
-            id=ids.new(title),
-            title=title,
-            kind="ongoing",
-            sentence=clause.rstrip(" ."),
-            span=(proposal.clause_span[0], proposal.clause_span[0] + len(clause.rstrip(" ."))),
-            parties=(),
-            confidence=round(max(0.0, proposal.confidence - 0.1), 2),
-            cue=f"condition of {proposal.id}: {clause.rstrip(' .')}",
-            notes=["what the condition waits for: proposed so the daemon checks in on it"],
-        )
-        proposal.requires = created.id
-        result.append(created)
-    return result
+def _linked(
+    recent: deque[tuple[Proposal, set[str]]], at: int, ids: phrasing.Ids
+) -> Iterator[Proposal]:
+    """Yield `recent[at]`, linked to what it waits for, and that too when it is new."""
+    proposal = recent[at][0]
+    yield proposal
+    clause = proposal.condition_clause
+    if proposal.kind != "conditional" or not clause:
+        return
+    words = phrasing.content_words(clause)
+    for near, (other, said) in enumerate(recent):
+        if near != at and words and len(words & said) >= _SAME_CONDITION * len(words):
+            proposal.requires = other.id
+            return
+    title = phrasing.clause_title(clause)
+    assert proposal.clause_span is not None
+    created = Proposal(
+        id=ids.new(title),
+        title=title,
+        kind="ongoing",
+        sentence=clause.rstrip(" ."),
+        span=(proposal.clause_span[0], proposal.clause_span[0] + len(clause.rstrip(" ."))),
+        parties=(),
+        confidence=round(max(0.0, proposal.confidence - 0.1), 2),
+        cue=f"condition of {proposal.id}: {clause.rstrip(' .')}",
+        notes=["what the condition waits for: proposed so the daemon checks in on it"],
+    )
+    proposal.requires = created.id
+    yield created

@@ -20,7 +20,7 @@ from daemon.extract import cues
 
 PYSBD_BUDGET = 250_000  # characters split by pysbd in one article at most (a long article: 50,000)
 LONGEST_PARAGRAPH = 20_000  # characters; longer ones are not what pysbd is for
-_PARAGRAPH = re.compile(r"\S(?:.|\n(?![ \t]*\n))*", re.MULTILINE)
+_BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")  # between paragraphs
 # The plain splitter: after . ! ? (and a closing quote), before a capital or an opening quote.
 _PLAIN_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]*\s+(?=[\"'\u201c\u2018(]?[A-Z0-9])")
 # Abbreviations the plain splitter does not end a sentence after.
@@ -42,8 +42,7 @@ def split(text: str) -> Iterator[Sentence]:
     """Yield the sentences of the paragraphs of `text` that hold a cue word, in order."""
     budget = PYSBD_BUDGET
     segmenter: Any = None
-    for paragraph in _PARAGRAPH.finditer(text):
-        body = paragraph.group(0)
+    for offset, body in _paragraphs(text):
         if not cues.any_cue(body):
             continue
         if budget >= len(body) and len(body) <= LONGEST_PARAGRAPH:
@@ -56,7 +55,18 @@ def split(text: str) -> Iterator[Sentence]:
         else:
             spans = list(_plain(body))
         for start, end in spans:
-            yield from _trimmed(body, start, end, paragraph.start())
+            yield from _trimmed(body, start, end, offset)
+
+
+def _paragraphs(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (where it starts, its text) for each paragraph: text between blank lines."""
+    start = 0
+    for gap in _BLANK_LINES.finditer(text):
+        if gap.start() > start:
+            yield start, text[start : gap.start()]
+        start = gap.end()
+    if text[start:].strip():
+        yield start, text[start:]
 
 
 def _plain(body: str) -> Iterator[tuple[int, int]]:

@@ -9,11 +9,13 @@ seed file already holds. Pure: the command reads and writes the files.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from daemon.extract import phrasing
@@ -75,30 +77,64 @@ def _commitment(p: Proposal) -> dict[str, Any]:
 
 def to_yaml(proposals: list[Proposal], source: Source, *, counted: float) -> str:
     """Return the seed document of `proposals` as YAML with comments for the reviewer."""
-    data = document(proposals, source)
-    below = sum(1 for p in proposals if p.confidence < counted)
+    out = io.StringIO()
+    write_yaml(proposals, source, out, counted=counted)
+    return out.getvalue()
+
+
+def write_yaml(
+    proposals: Iterable[Proposal], source: Source, out: TextIO, *, counted: float
+) -> tuple[int, int]:
+    """Write the seed document of `proposals` as YAML, one at a time; return (written, doubtful).
+
+    Doubtful: below confidence `counted`. The counts close the file, as a comment.
+    """
+    head = document([], source)
     lines = [
-        f"# Proposed by `pledgewatch extract` from {source.name}: {len(proposals)} commitments,",
-        f"# {below} of them below confidence {counted}. Check every title, kind, deadline and",
-        "# the parties, delete what is not a pledge, then `pledgewatch import` this file.",
+        f"# Proposed by `pledgewatch extract` from {source.name}. Check every title, kind,",
+        "# deadline and the parties, delete what is not a pledge, then `pledgewatch import`.",
         "source:",
     ]
-    for key, value in data["source"].items():
+    for key, value in head["source"].items():
         lines.append(f"  {key}: {value if key == 'published' else _scalar(value)}")
         if key == "title":
             lines.append("  # publisher: unknown, fill it in")
-    if "title" not in data["source"]:
+    if "title" not in head["source"]:
         lines.append("  # title: not found in the article, fill it in")
         lines.append("  # publisher: unknown, fill it in")
-    if "timezone" in data:
-        lines.append(f"timezone: {_scalar(data['timezone'])}")
+    if "timezone" in head:
+        lines.append(f"timezone: {_scalar(head['timezone'])}")
     else:
         lines.append("# timezone: not given: import uses PLEDGEWATCH_TIMEZONE")
-    lines.append("commitments:" if proposals else "commitments: []")
-    for p, item in zip(proposals, data["commitments"], strict=True):
-        lines.append("")
-        lines.extend(_item_lines(p, item))
-    return "\n".join(lines) + "\n"
+    lines.append("commitments:")
+    out.write("\n".join(lines) + "\n")
+    written = doubtful = 0
+    for p in proposals:
+        out.write("\n" + "\n".join(_item_lines(p, _commitment(p))) + "\n")
+        written += 1
+        doubtful += p.confidence < counted
+    if not written:
+        out.write("  []\n")
+    out.write(
+        f"\n# {written} commitments proposed, {doubtful} of them below confidence {counted}.\n"
+    )
+    return written, doubtful
+
+
+def write_json(
+    proposals: Iterable[Proposal], source: Source, out: TextIO, *, counted: float
+) -> tuple[int, int]:
+    """Write the seed document of `proposals` as JSON, one at a time; return (written, doubtful)."""
+    opening = json.dumps(document([], source), indent=2, ensure_ascii=False)
+    out.write(opening.removesuffix("[]\n}") + "[")
+    written = doubtful = 0
+    for p in proposals:
+        item = json.dumps(_commitment(p), indent=2, ensure_ascii=False).replace("\n", "\n    ")
+        out.write(("," if written else "") + "\n    " + item)
+        written += 1
+        doubtful += p.confidence < counted
+    out.write("\n  ]\n}\n" if written else "]\n}\n")
+    return written, doubtful
 
 
 def _item_lines(p: Proposal, item: dict[str, Any]) -> list[str]:
@@ -180,11 +216,12 @@ def known(seed: Any) -> Known:
     return Known(frozenset(ids), spans, sentences, titles)
 
 
-def merge(proposals: list[Proposal], seed: Known) -> list[Proposal]:
+def merge(proposals: Iterable[Proposal], seed: Known) -> list[Proposal]:
     """Return the proposals `seed` does not hold (same span, sentence or title), ids kept apart.
 
     A kept proposal that requires a left-out one requires the seed's commitment instead.
     """
+    proposals = list(proposals)
     present: dict[str, str] = {}
     for p in proposals:
         same = (

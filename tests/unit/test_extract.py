@@ -18,7 +18,7 @@ NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def _propose(article: str) -> list[proposals.Proposal]:
-    return proposals.propose(article, PUBLISHED, MOSCOW)
+    return list(proposals.propose(article, PUBLISHED, MOSCOW))
 
 
 def _one(sentence: str) -> proposals.Proposal | None:

@@ -59,7 +59,7 @@ def _score(report: Path) -> dict[str, list[int]]:
     zone = ZoneInfo(spec["timezone"])
     reference = datetime.combine(spec["published"], time(0), tzinfo=zone)
     article = text.read_article(report.read_bytes())
-    found = proposals.propose(article.text, spec["published"], zone)
+    found = list(proposals.propose(article.text, spec["published"], zone))
     by_id = {p.id: p for p in found}
     counted = [
         p
