@@ -208,16 +208,17 @@ def _without(
 def _linked(
     recent: deque[tuple[Proposal, set[str]]], at: int, ids: phrasing.Ids
 ) -> Iterator[Proposal]:
-    """Yield `recent[at]`, linked to what it waits for, and that too when it is new."""
+    """Yield `recent[at]` linked to what it waits for, then that too when it is new."""
     proposal = recent[at][0]
-    yield proposal
     clause = proposal.condition_clause
     if proposal.kind != "conditional" or not clause:
+        yield proposal
         return
     words = phrasing.content_words(clause)
     for near, (other, said) in enumerate(recent):
         if near != at and words and len(words & said) >= _SAME_CONDITION * len(words):
             proposal.requires = other.id
+            yield proposal
             return
     title = phrasing.clause_title(clause)
     assert proposal.clause_span is not None
@@ -233,4 +234,5 @@ def _linked(
         notes=["what the condition waits for: proposed so the daemon checks in on it"],
     )
     proposal.requires = created.id
+    yield proposal
     yield created

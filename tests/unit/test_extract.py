@@ -138,6 +138,13 @@ class TestProposals:
         article = "Sanctions will only be lifted when the Minsk agreement is implemented."
         assert article[minsk.span[0] : minsk.span[1]] == "the Minsk agreement is implemented"
 
+    def test_a_conditional_proposal_is_linked_before_it_is_handed_on(self) -> None:
+        article = (
+            "Aid will be paid once the audit is done.\n\nThe city will also hire drivers by June."
+        )
+        seen = [(p.kind, p.requires) for p in proposals.propose(article, PUBLISHED, MOSCOW)]
+        assert seen[0] == ("conditional", "audit-done")
+
     def test_a_condition_named_elsewhere_in_the_text_is_linked_not_created(self) -> None:
         found = _propose(
             "Aid will be paid once the audit of the accounts is done.\n\n"
