@@ -27,8 +27,13 @@ _LEADING = re.compile(
     r"|(?:also|then|now|but|and|moreover|however|meanwhile|so)\s+)+",
     re.IGNORECASE,
 )
+# Past participles that end in none of the usual letters.
+_IRREGULAR = (
+    "cut|set|put|hit|shut|spread|split|met|kept|left|lost|won|bought|brought|sought|taught|led"
+)
 _PASSIVE = re.compile(
-    r"^(?:(?:also|then|only|now|soon|first)\s+)*be\s+(?:\w+ly\s+)?(?P<rest>\w+(?:ed|en|wn|ld|lt|id|ne|un|de)\b.*)$",
+    r"^(?:(?:also|then|only|now|soon|first)\s+)*be\s+(?:\w+ly\s+)?"
+    rf"(?P<rest>(?:\w+(?:ed|en|wn|ld|lt|id|ne|un|de)|{_IRREGULAR})\b.*)$",
     re.IGNORECASE,
 )
 _DANGLING = re.compile(
@@ -40,6 +45,7 @@ _STOPWORDS = frozenset(
     "the a an of to for and in on at by its their his her be is are was will would shall"
     " with from that this these those as into it they them".split()
 )
+_PUNCTUATION = " .!?\"'\u201c\u201d\u2018\u2019()"  # stripped from the ends of a title
 LONGEST_TITLE = 12  # words
 _LONGEST_PARTY = 6  # words
 _LONGEST_SLUG = 5  # words
@@ -84,13 +90,14 @@ def title(predicate: str, subject: str = "") -> str:
         subject = _DETERMINERS.sub("", re.split(r"\bthat\s+", subject)[-1].strip())
         text = f"{subject} {passive['rest']}".strip()
     text = re.split(r",\s|;|:\s|\s[-\u2013\u2014]\s", text, maxsplit=1)[0]
+    text = text.strip(_PUNCTUATION)
     words = text.split()
-    if len(words) <= 2 and subject.strip() and not passive:
+    if len(words) == 1 and subject.strip() and not passive:
         # "will launch", "will begin": the title needs what launches, begins.
         said = _DETERMINERS.sub("", re.split(r"\bthat\s+", _LEADING.sub("", subject.strip()))[-1])
         words = [*said.split()[:LONGEST_TITLE], *(w.lower() for w in words[:1]), *words[1:]]
     words = words[:LONGEST_TITLE]
-    text = _DANGLING.sub("", " ".join(words)).strip(" .!?\"'\u201c\u201d\u2018\u2019()")
+    text = _DANGLING.sub("", " ".join(words)).strip(_PUNCTUATION)
     return text[:1].upper() + text[1:] if text else "Review this proposal"
 
 
@@ -99,7 +106,7 @@ def clause_title(clause: str) -> str:
     text = _ATTRIBUTION.sub("", clause.strip())
     text = _DETERMINERS.sub("", re.split(r",\s|;", text, maxsplit=1)[0].strip())
     words = text.split()[:LONGEST_TITLE]
-    text = _DANGLING.sub("", " ".join(words)).strip(" .!?\"'\u201c\u201d\u2018\u2019()")
+    text = _DANGLING.sub("", " ".join(words)).strip(_PUNCTUATION)
     return text[:1].upper() + text[1:] if text else "Condition to review"
 
 

@@ -129,6 +129,25 @@ class TestProposals:
         assert p.deadline is not None and p.deadline.phrase == "by the end of September"
         assert p.confidence >= 0.8 and "deadline: by the end of September" in p.cue
 
+    @pytest.mark.parametrize(
+        ("sentence", "title"),
+        [
+            ("The first tranche will be disbursed within 30 days.", "First tranche disbursed"),
+            (
+                "Waiting times will be cut to six weeks within a year.",
+                "Waiting times cut to six weeks",
+            ),
+            ("New features will launch by May.", "New features launch"),
+            (
+                "The agency said it will publish the data by May, a spokesman added.",
+                "Publish the data",
+            ),
+        ],
+    )
+    def test_titles(self, sentence: str, title: str) -> None:
+        p = _one(sentence)
+        assert p is not None and p.title == title
+
     def test_a_condition_creates_what_it_waits_for(self) -> None:
         found = _propose("Sanctions will only be lifted when the Minsk agreement is implemented.")
         lift, minsk = found
