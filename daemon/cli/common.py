@@ -37,6 +37,7 @@ LONGEST_HOLD = timedelta(days=3653)  # snooze and silence: ten years at most
 HELP_ORDER = (
     "run",
     "migrate",
+    "extract",
     "import",
     "list",
     "show",

@@ -122,6 +122,8 @@ def show(
     ]
     if detail["description"]:
         lines.append(f"  about      {detail['description']}")
+    if detail["extracted"]:
+        lines.append(f"  extracted from: {detail['extracted']['sentence']}")
     for condition in detail["conditions"]:
         lines.append(f"  condition  waits for {condition['requires']} to be {condition['status']}")
     if detail["check_ins"]:

@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.model.durations import format_duration
-from daemon.model.pledge import Condition, Pledge, Source
+from daemon.model.pledge import Condition, Extracted, Pledge, Source
 from daemon.model.schedule import Notice, NoticeType
 
 # Bumped when a published shape changes incompatibly; receivers can branch on it.
@@ -94,6 +94,19 @@ def commitment_document(pledge: Pledge) -> dict[str, Any]:
         "blocked": pledge.blocked,
         "acknowledged": pledge.acknowledged,
         "held_until": isoformat(pledge.held_until, zone),
+    }
+
+
+def extracted_document(found: Extracted | None) -> dict[str, Any] | None:
+    """Return where `pledgewatch extract` found a pledge, as stored and shown, or None."""
+    if found is None:
+        return None
+    return {
+        "sentence": found.sentence,
+        "span": list(found.span),
+        "parties": list(found.parties),
+        "confidence": found.confidence,
+        "cue": found.cue,
     }
 
 

@@ -37,6 +37,17 @@ class Pending:
 
 
 @dataclass(frozen=True)
+class Extracted:
+    """Where `pledgewatch extract` found a pledge: the sentence, its span, who, how sure, why."""
+
+    sentence: str
+    span: tuple[int, int]  # [start, end) in the article's cleaned text
+    parties: tuple[str, ...] = ()
+    confidence: float = 0.0
+    cue: str = ""
+
+
+@dataclass(frozen=True)
 class Pledge:
     """A commitment as the model sees it; no database identity, no I/O."""
 
@@ -56,6 +67,7 @@ class Pledge:
     # The zone its file was read in (else PLEDGEWATCH_TIMEZONE); None when stored before
     # pledges kept one. Its instants are shown there when no deadline or check-in names one.
     timezone: str | None = None
+    extracted: Extracted | None = None  # the sentence `pledgewatch extract` proposed it from
     # Set by the store: some condition is not met yet, so no deadline clock runs.
     blocked: bool = False
     # Overdue repeats stop once acknowledged, until the next status change.

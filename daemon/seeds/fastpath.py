@@ -42,7 +42,7 @@ def plain_fields(item: Any) -> schema.Fields | None:
     """Return the fields of a commitment written the plain way, or None to ask pydantic.
 
     Plain: known keys; strings, lists of strings and enum values as they are
-    read from YAML or JSON; no conditions. Such an item is valid, and these
+    read from YAML or JSON; no conditions, no `extracted` block. Such an item is valid, and these
     are the values `Commitment` would give it; checking it here costs a
     fraction of pydantic's time per item, which decides the rate of a large
     import. Anything else (and every error) is left to pydantic, so what is
@@ -81,6 +81,7 @@ def plain_fields(item: Any) -> schema.Fields | None:
     conditions = get("conditions", _ABSENT)
     if (
         kind is None
+        or get("extracted") is not None
         or (conditions is not _ABSENT and conditions != [])
         or (deadline_from is not None and deadline_from != "conditions")
     ):
@@ -103,4 +104,5 @@ def plain_fields(item: Any) -> schema.Fields | None:
         "check_in": check_in,
         "every": every,
         "cron": cron,
+        "extracted": None,
     }

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from daemon.model import recurrence
 from daemon.model.deadlines import DeadlineError, read_deadline
 from daemon.model.durations import DurationError, parse_duration
-from daemon.model.pledge import Condition, Pending, Pledge, Source
+from daemon.model.pledge import Condition, Extracted, Pending, Pledge, Source
 from daemon.model.recurrence import Recurrence
 from daemon.model.statuses import Kind, Status
 from daemon.seeds import fastpath, schema
@@ -161,6 +161,7 @@ def _to_seed(
                 name, "names the same commitment twice", commitment=key, field="conditions"
             )
     status = item["status"]
+    found = item["extracted"]
     pledge = Pledge(
         id=key,
         title=item["title"],
@@ -175,6 +176,15 @@ def _to_seed(
         recurrence=check_ins,
         pending=pending,
         timezone=zone.key,
+        extracted=None
+        if found is None
+        else Extracted(
+            sentence=found.sentence,
+            span=(found.span[0], found.span[1]),
+            parties=tuple(found.parties),
+            confidence=found.confidence,
+            cue=found.cue,
+        ),
         # Sorted, as the store reads them back: a re-import then compares equal.
         conditions=tuple(
             sorted((Condition(c.requires, c.status) for c in conditions), key=lambda c: c.requires)

@@ -59,6 +59,26 @@ class _Condition(BaseModel):
     status: Status = Status.KEPT
 
 
+class _Extracted(BaseModel):
+    """Where `pledgewatch extract` found the commitment (kept with it, shown by `show`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    sentence: str = Field(min_length=1)
+    span: list[int] = Field(min_length=2, max_length=2)  # [start, end) in the article's text
+    parties: list[str] = []
+    confidence: float = Field(ge=0, le=1)
+    cue: str = ""
+
+    _text = field_validator("sentence", "parties", "cue")(_no_nul)
+
+    @field_validator("span")
+    @classmethod
+    def _ordered(cls, span: list[int]) -> list[int]:
+        if span[0] < 0 or span[1] < span[0]:
+            raise ValueError("span must be [start, end] with 0 <= start <= end")
+        return span
+
+
 class _Commitment(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=200, pattern=ID_PATTERN)
@@ -75,6 +95,7 @@ class _Commitment(BaseModel):
     check_in: str | None = None  # ongoing: how often (default: PLEDGEWATCH_CHECK_IN)
     every: str | None = None  # recurring: an interval such as 3mo
     cron: str | None = None  # recurring: a crontab line
+    extracted: _Extracted | None = None  # proposed by `pledgewatch extract` from this sentence
 
     _strings = field_validator("reminders", mode="before")(as_strings)
     _text = field_validator("title", "description", "parties", "tags")(_no_nul)
@@ -91,6 +112,7 @@ class _File(BaseModel):
 
 Source = _Source
 Condition = _Condition
+Extracted = _Extracted
 Commitment = _Commitment
 Document = _File
 
@@ -112,6 +134,7 @@ class Fields(TypedDict):
     check_in: str | None
     every: str | None
     cron: str | None
+    extracted: Extracted | None
 
 
 def as_fields(commitment: Commitment) -> Fields:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Row, Table, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from daemon.model import documents, schedule
-from daemon.model.pledge import Pledge, Source
+from daemon.model.pledge import Extracted, Pledge, Source
 from daemon.model.recurrence import Recurrence
 from daemon.model.schedule import Policy
 from daemon.store import connector, lifecycle, pledges
@@ -249,6 +249,9 @@ class _Encoding:
             "cron": found.cron,
         }
 
+    def extracted(self, found: Extracted | None) -> Any:
+        return documents.extracted_document(found)
+
 
 _SQLALCHEMY_ENCODING = _Encoding()
 
@@ -272,6 +275,7 @@ def _columns(pledge: Pledge, encode: _Encoding = _SQLALCHEMY_ENCODING) -> dict[s
         "reminders": encode.reminders(pledge.reminders),
         "recurrence": encode.recurrence(pledge.recurrence),
         "timezone": pledge.timezone,
+        "extracted": encode.extracted(pledge.extracted),
     }
 
 
@@ -377,6 +381,9 @@ class _BulkWriter(_Encoding):
             return "null"
         # Not cached: equal instants in two offsets would share an entry.
         return json.dumps(super().recurrence(found))
+
+    def extracted(self, found: Extracted | None) -> Any:
+        return json.dumps(super().extracted(found))  # one sentence each: nothing to share
 
     def _cached(self, key: Any, value: Any) -> str:
         """Return the JSON text of `value(key)`, cached by the model value `key`."""

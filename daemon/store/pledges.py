@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Row, func, select
 from daemon.model import documents, schedule
 from daemon.model.deadlines import Precision, Window
 from daemon.model.durations import format_duration
-from daemon.model.pledge import Condition, Pending, Pledge, Source
+from daemon.model.pledge import Condition, Extracted, Pending, Pledge, Source
 from daemon.model.recurrence import Recurrence
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Kind, Status
@@ -90,6 +90,18 @@ def to_pledge(row: Row | Any, conditions: Sequence[Condition] = ()) -> Pledge:
         ),
         conditions=tuple(conditions),
         timezone=row.timezone,
+        extracted=None if row.extracted is None else _extracted(row.extracted),
+    )
+
+
+def _extracted(found: dict[str, Any]) -> Extracted:
+    """Return the `extracted` column of a row as the model value."""
+    return Extracted(
+        sentence=found["sentence"],
+        span=(found["span"][0], found["span"][1]),
+        parties=tuple(found.get("parties") or ()),
+        confidence=found.get("confidence", 0.0),
+        cue=found.get("cue", ""),
     )
 
 
@@ -223,6 +235,7 @@ def describe(conn: Connection, stored: Stored, policy: Policy, now: datetime) ->
         **documents.commitment_document(pledge),
         "next_notice_at": documents.isoformat(first[0].at, zone) if first else None,
         "plan_error": stored.plan_error,
+        "extracted": documents.extracted_document(pledge.extracted),
         "history": history(conn, pledge.id),
         "next_notices": [
             {"type": o.planned.notice.type.value, **outgoing_document(o, zone)} for o in coming

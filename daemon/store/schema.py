@@ -81,6 +81,8 @@ class Commitment(Base):
     recurrence: Mapped[dict[str, Any] | None]
     # The zone the pledge's file was read in; NULL for rows stored before it was kept.
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # Proposed by `pledgewatch extract`: {"sentence", "span", "parties", "confidence", "cue"}.
+    extracted: Mapped[dict[str, Any] | None]
     # Planner state: every notice at or before planned_through has been written.
     planned_through: Mapped[datetime | None]
     next_notice_at: Mapped[datetime | None] = mapped_column(index=True)

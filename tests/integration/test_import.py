@@ -61,6 +61,18 @@ def _document(prefix: str) -> dict[str, Any]:
                 "title": "A range",
                 "deadline": {"earliest": "2016-06-01", "latest": "2016-07-15"},
             },
+            {
+                "id": f"{prefix}extracted",
+                "title": "Found in an article",
+                "deadline": "by August",
+                "extracted": {
+                    "sentence": 'Both will finish it "by August" — «Сирия»\tsaid.',
+                    "span": [10, 57],
+                    "parties": ["United States", "Russia"],
+                    "confidence": 0.85,
+                    "cue": "modal: will; deadline: by August",
+                },
+            },
         ],
     }
 
@@ -165,6 +177,27 @@ def test_a_large_file_is_looked_up_and_written_in_chunks(
         assert pledges.get(conn, "p3").pledge.title == "P3, renamed"
         assert [h["new_status"] for h in pledges.history(conn, "p20")] == ["open", "stalled"]
         assert len(pledges.list_all(conn)) == 31
+
+
+def test_an_extracted_block_is_stored_compared_and_updated_by_a_re_import(engine: Engine) -> None:
+    found = {"sentence": "The city will act.", "span": [0, 18], "confidence": 0.8, "cue": "modal"}
+    document: dict[str, Any] = {"commitments": [{"id": "act", "title": "Act", "extracted": found}]}
+    assert _apply(engine, document)["created"] == 1
+    assert _apply(engine, document)["unchanged"] == 1
+    found["parties"] = ["City"]
+    assert _apply(engine, document)["updated"] == 1
+    with connector.read(engine) as conn:
+        extracted = pledges.get(conn, "act").pledge.extracted
+    assert extracted is not None
+    assert (extracted.sentence, extracted.span, extracted.parties) == (
+        "The city will act.",
+        (0, 18),
+        ("City",),
+    )
+    del document["commitments"][0]["extracted"]
+    assert _apply(engine, document)["updated"] == 1
+    with connector.read(engine) as conn:
+        assert pledges.get(conn, "act").pledge.extracted is None
 
 
 def test_an_update_reaches_those_waiting_on_it_in_the_same_import(engine: Engine) -> None:
