@@ -35,9 +35,23 @@ _PARTS = {
     "late": (21, None),
 }
 _ORDINALS = periods.numbered_names("first 1st, second 2nd, third 3rd, fourth 4th")
-_NUMBERS = periods.numbered_names(
-    "one a an, two, three, four, five, six, seven, eight, nine, ten, eleven, twelve"
+_UNITS = periods.numbered_names(
+    "one a an, two, three, four, five, six, seven, eight, nine, ten, eleven, twelve,"
+    "thirteen, fourteen, fifteen, sixteen, seventeen, eighteen, nineteen"
 )
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60}
+# Number words from one to sixty-nine: "eighteen", "twenty-four", "thirty six".
+_NUMBERS = {
+    **_UNITS,
+    **_TENS,
+    **{
+        f"{tens}{joint}{unit}": value + _UNITS[unit]
+        for tens, value in _TENS.items()
+        for unit in _UNITS
+        if unit not in ("a", "an") and _UNITS[unit] < 10
+        for joint in ("-", " ")
+    },
+}
 
 
 def _alternatives(words: Iterable[str]) -> str:

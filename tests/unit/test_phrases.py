@@ -101,6 +101,10 @@ PHRASES = [
     case("in 1 year", "2017-03-25", "2017-03-26", DAY),
     case("within a year", "2017-03-25", "2017-03-26", DAY),
     case("in six months' time", "2016-09-25", "2016-09-26", DAY),
+    case("within eighteen months", "2017-09-25", "2017-09-26", DAY),
+    case("within twenty-four months", "2018-03-25", "2018-03-26", DAY),
+    case("in thirty six days", "2016-04-30", "2016-05-01", DAY),
+    case("within sixty days", "2016-05-24", "2016-05-25", DAY),
     # Quarters.
     case("Q1", "2016-01-01", "2016-04-01", QUARTER),
     case("Q3", "2016-07-01", "2016-10-01", QUARTER),
