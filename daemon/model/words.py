@@ -78,6 +78,8 @@ def countdown(pledge: Pledge, now: datetime) -> Countdown:
     if window is None:
         if pledge.pending is not None:
             return Countdown("none", "starts when its conditions are met")
+        if pledge.blocked:
+            return Countdown("none", "waits on its conditions")
         return Countdown("none", "no deadline")
     if now < window.earliest:
         verb = "due" if window.is_instant else "opens"

@@ -92,6 +92,7 @@ class TestCountdown:
         assert words.countdown(_pledge(None), SAID).text == "no deadline"
         pending = _pledge(None, pending=Pending("within 6 months", "UTC"))
         assert words.countdown(pending, SAID).text == "starts when its conditions are met"
+        assert words.countdown(_pledge(None, blocked=True), SAID).text == "waits on its conditions"
 
     @given(st.datetimes(timezones=st.just(UTC)))
     def test_every_countdown_is_one_of_the_known_forms(self, now: datetime) -> None:
