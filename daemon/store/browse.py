@@ -2,7 +2,7 @@
 
 The overview lists open pledges first (open, in progress, stalled), then
 closed ones, each group by the end of its deadline window (soonest first, no
-deadline last), then id. Filters: a tag, a party, a status, and a text found
+deadline last), then id: the order of the (status, deadline_latest, id) index. Filters: a tag, a party, a status, and a text found
 in the id, title or description. Tags and parties are JSON lists; a filter on
 one looks for the element as JSON writes it, so it works the same on SQLite
 and PostgreSQL.
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, Text, case, cast, func, or_, select
+from sqlalchemy import Connection, Select, Text, cast, func, or_, select
 
 from daemon.model.statuses import Status
 from daemon.store import pledges
@@ -82,22 +82,70 @@ def _holds(column: Any, value: str) -> Any:
     return cast(column, Text).contains(json.dumps(value), autoescape=True)
 
 
-def page(conn: Connection, filters: Filters, *, offset: int, limit: int) -> list[pledges.Stored]:
-    """Return one page of the overview: up to `limit` pledges after the first `offset`."""
+Tally = dict[tuple[Status, bool], int]  # (status, has a deadline) -> how many
+
+
+def counts(conn: Connection, filters: Filters) -> Tally:
+    """Return how many pledges match `filters`, by status and whether they have a deadline.
+
+    Without a tag, party or text filter, a scan of the (status, deadline) index alone.
+    """
     c = Commitment.__table__.c
-    rank = case({s.value: i for i, s in enumerate(ORDER)}, value=c.status, else_=len(ORDER))
-    stmt = _filtered(select(Commitment.__table__), filters).order_by(
-        rank, c.deadline_latest.is_(None), c.deadline_latest, c.id
-    )
-    rows = list(conn.execute(stmt.offset(offset).limit(limit)))
+    dated = c.deadline_latest.is_not(None)
+    if filters.tag or filters.party or filters.text:
+        # Grouped by an expression no index holds, so the planner reads the table in
+        # one pass instead of walking an index and fetching each row from it.
+        status = c.status.concat("")
+        stmt = _filtered(select(status, dated, func.count()).group_by(status, dated), filters)
+        return {(Status(s), bool(d)): int(n) for s, d, n in conn.execute(stmt)}
+    # Per status from the status index, then those without a deadline: one index range each.
+    totals = _filtered(select(c.status, func.count()).group_by(c.status), filters)
+    tally: Tally = {}
+    for name, count in list(conn.execute(totals)):
+        undated = select(func.count()).where(c.status == name, c.deadline_latest.is_(None))
+        without = int(conn.scalar(undated) or 0)
+        tally[Status(name), True] = int(count) - without
+        tally[Status(name), False] = without
+    return tally
+
+
+def by_status(tally: Tally) -> dict[Status, int]:
+    """Return the counts of `tally` by status alone."""
+    found: dict[Status, int] = {}
+    for (status, _), count in tally.items():
+        found[status] = found.get(status, 0) + count
+    return found
+
+
+def page(
+    conn: Connection, filters: Filters, tally: Tally, *, offset: int, limit: int
+) -> list[pledges.Stored]:
+    """Return one page of the overview: up to `limit` pledges after the first `offset`.
+
+    The order is walked as segments (each status, with a deadline then
+    without), each an index range; `tally` (from `counts`) says which segment
+    the page starts in, so those before it are skipped unread. A tag, party or
+    text filter is checked on each row along the range.
+    """
+    c = Commitment.__table__.c
+    rows: list[Any] = []
+    for status in ORDER:
+        for dated in (True, False):
+            size = tally.get((status, dated), 0)
+            if offset >= size:
+                offset -= size
+                continue
+            stmt = _filtered(select(Commitment.__table__), filters).where(c.status == status.value)
+            if dated:
+                stmt = stmt.where(c.deadline_latest.is_not(None))
+                stmt = stmt.order_by(c.deadline_latest, c.id)
+            else:
+                stmt = stmt.where(c.deadline_latest.is_(None)).order_by(c.id)
+            rows += conn.execute(stmt.offset(offset).limit(limit - len(rows)))
+            offset = 0
+            if len(rows) >= limit:
+                return pledges.from_rows(conn, rows)
     return pledges.from_rows(conn, rows)
-
-
-def counts(conn: Connection, filters: Filters) -> dict[Status, int]:
-    """Return how many pledges match `filters`, by status (statuses with none left out)."""
-    c = Commitment.__table__.c
-    stmt = _filtered(select(c.status, func.count()).group_by(c.status), filters)
-    return {Status(status): int(count) for status, count in conn.execute(stmt)}
 
 
 def tags_and_parties(conn: Connection, limit: int = 500) -> tuple[list[str], list[str]]:
@@ -113,15 +161,15 @@ def tags_and_parties(conn: Connection, limit: int = 500) -> tuple[list[str], lis
 
 
 def recent_changes(conn: Connection, limit: int = 8) -> list[dict[str, Any]]:
-    """Return the latest status changes of any pledge, newest last, with each pledge's title.
+    """Return the latest entries of every pledge's history, newest last, with each pledge's title.
 
-    Only changes from one status to another: an import's first entry is not one.
+    A pledge's first entry (no old status) is its creation. Read backwards
+    along the history's primary key: a few rows, however long the history.
     """
     h = StatusChange.__table__.c
     stmt = (
         select(h, Commitment.__table__.c.title)
         .join(Commitment, Commitment.id == h.commitment_id)
-        .where(h.old_status.is_not(None))
         .order_by(h.id.desc())
         .limit(limit)
     )

@@ -153,10 +153,12 @@ def router(
         )
         now = clock()
         with connector.read(engine) as conn:
-            totals = browse.counts(conn, filters)
-            found = browse.page(conn, filters, offset=(number - 1) * PER_PAGE, limit=PER_PAGE)
+            tally = browse.counts(conn, filters)
+            offset = (number - 1) * PER_PAGE
+            found = browse.page(conn, filters, tally, offset=offset, limit=PER_PAGE)
             tags, parties = browse.tags_and_parties(conn)
             changes = browse.recent_changes(conn)
+        totals = browse.by_status(tally)
         matching = sum(totals.values())
         last = max(1, -(-matching // PER_PAGE))
         return render(
