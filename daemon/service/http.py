@@ -137,6 +137,8 @@ def create_app(
     zone = zone or ZoneInfo("UTC")
     app.include_router(calendar.router(engine, clock=clock, policy=policy))
     app.include_router(api.router(engine, clock=clock, policy=policy, token=api_token, zone=zone))
+    # The pages last: `/pledges/{id}` matches any last segment, so a route with a more
+    # particular shape under /pledges/ must be included before it to be reached.
     app.include_router(pages.router(engine, clock=clock, policy=policy, token=page_token))
 
     @app.exception_handler(StarletteHTTPException)

@@ -37,7 +37,16 @@ from daemon.model.statuses import Status
 from daemon.service.pages import access, views
 from daemon.store import browse, connector, outbox, pledges
 
-__all__ = ["HEADERS", "MACHINE_PATHS", "is_page", "not_found", "router"]
+__all__ = [
+    "CSP",
+    "HEADERS",
+    "MACHINE_PATHS",
+    "PER_PAGE",
+    "is_page",
+    "not_found",
+    "render",
+    "router",
+]
 
 PER_PAGE = 50
 MAX_PAGE = 10_000  # deeper than anyone reads; keeps OFFSET bounded
@@ -154,13 +163,14 @@ def router(
         now = clock()
         with connector.read(engine) as conn:
             tally = browse.counts(conn, filters)
+            totals = browse.by_status(tally)
+            matching = sum(totals.values())
+            last = max(1, -(-matching // PER_PAGE))
+            number = min(number, last)  # past the end: the last page
             offset = (number - 1) * PER_PAGE
             found = browse.page(conn, filters, tally, offset=offset, limit=PER_PAGE)
             tags, parties = browse.tags_and_parties(conn)
             changes = browse.recent_changes(conn)
-        totals = browse.by_status(tally)
-        matching = sum(totals.values())
-        last = max(1, -(-matching // PER_PAGE))
         return render(
             "overview.html",
             started=started,
