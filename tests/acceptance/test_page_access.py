@@ -136,7 +136,7 @@ class TestPages:
             assert answer.status_code == 404, path
             assert answer.headers["content-type"].startswith("text/html"), path
             assert "<h1>Not found</h1>" in answer.text
-        for path in ("/api/nope", "/api/commitments/nope"):
+        for path in ("/api/nope", "/api/commitments/nope", "/pledges/nope.ics"):
             answer = client.get(path)
             assert answer.status_code == 404
             assert answer.headers["content-type"] == "application/json", path

@@ -64,6 +64,7 @@ HEADERS = {
 }
 # Paths that are not pages: their errors stay JSON, and the page token does not guard them.
 MACHINE_PATHS = ("/api", "/health", "/livez", "/readyz", "/metrics", "/openapi.json")
+CALENDAR_SUFFIX = ".ics"  # the calendar feed (service/calendar.py): machine-read too
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("daemon.service.pages", "templates"),
@@ -80,7 +81,9 @@ _STATIC = {
 
 
 def is_page(path: str) -> bool:
-    """Return whether `path` belongs to the pages (not the API or the machine endpoints)."""
+    """Return whether `path` belongs to the pages (not the API, the calendar feed or the machine endpoints)."""
+    if path.endswith(CALENDAR_SUFFIX):
+        return False
     return not any(path == p or path.startswith(p + "/") for p in MACHINE_PATHS)
 
 
