@@ -13,21 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from daemon.model import durations
+from daemon.model import durations, words
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
-# A phrase that is only ISO dates or instants ("2016-08-01", "2016-08-01T15:00+03:00",
-# a range's default "2016-08-01 to 2016-09-01") says nothing the spelled-out days
-# don't, so it is left out.
-_ISO_ONLY = re.compile(r"^[\d\-:+.TZ]+(?: to [\d\-:+.TZ]+)?$")
 _PREFIX = "commitment."
 # Control characters say nothing to a reader, and JSON spells each in six bytes.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_DASH = " \N{EN DASH} "  # between the two ends of a span, as in "1 Aug to 31 Aug 2016"
 # The tone of each event type; a status change takes the tone of its new status.
 _TONES = {"reminder": "info", "due": "warning", "overdue": "failure"}
 _STATUS_TONES = {"broken": "failure"}
@@ -67,17 +60,6 @@ class Summary:
     def context(self) -> str:
         """Return the small print: pledge id and event type."""
         return f"{self.pledge_id} · {self.event}"
-
-
-def in_words(value: timedelta) -> str:
-    """Return a duration as a person says it, largest two units: "7 days", "1 day 12 hours"."""
-    seconds = abs(int(value.total_seconds()))
-    parts = []
-    for name, size in _UNITS:
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count:,} {name}" + ("" if count == 1 else "s"))
-    return " ".join(parts[:2]) or "0 seconds"
 
 
 def summarize(body: dict[str, Any]) -> Summary:
@@ -127,16 +109,7 @@ def deadline_in_words(deadline: Any) -> str:
     latest = _instant(_text(deadline.get("latest")))
     if earliest is None or latest is None:
         return phrase or "none"
-    if latest == earliest:
-        span = _moment(earliest)
-    else:
-        start = _moment(earliest) if _has_time(earliest) else earliest.date()
-        # End-exclusive: a window closing at midnight ends on the day before.
-        end = _moment(latest) if _has_time(latest) else _day_before(latest.date())
-        span = _span(start, end)
-    zone = _text(deadline.get("timezone"))
-    details = f"{span}, {zone}" if zone else span
-    return f"{phrase} ({details})" if phrase and not _ISO_ONLY.match(phrase) else details
+    return words.span_in_words(phrase, earliest, latest, _text(deadline.get("timezone")))
 
 
 def _timing(kind: str, data: dict[str, Any], *, exact: bool) -> tuple[str, str]:
@@ -178,7 +151,7 @@ def _duration(value: Any) -> str:
     if not text:
         return ""
     try:
-        return in_words(durations.parse_duration(text))
+        return words.in_words(durations.parse_duration(text))
     except ValueError:
         return text
 
@@ -195,57 +168,20 @@ def _source(source: dict[str, Any]) -> Fact:
     title = _text(source.get("title"))
     published = _text(source.get("published"))
     try:
-        published = _day(date.fromisoformat(published)) if published else ""
+        published = words.day(date.fromisoformat(published)) if published else ""
     except ValueError:
         pass  # not an ISO date: shown as written
     parts = [_text(source.get("publisher")), f"“{title}”" if title else "", published]
-    url = _web_url(source.get("url"))
+    url = words.web_url(_text(source.get("url")))
     return Fact("Source", ", ".join(p for p in parts if p) or url or "", url)
 
 
 def _linked(label: str, text: str) -> Fact:
-    return Fact(label, text, _web_url(text))
-
-
-def _web_url(value: Any) -> str | None:
-    """Return `value` when it is an http(s) address a chat platform can link to."""
-    text = _text(value)
-    if re.match(r"^https?://[^\s/]+", text) and not any(c.isspace() for c in text):
-        return text
-    return None
+    return Fact(label, text, words.web_url(text))
 
 
 def _status(value: Any) -> str:
     return _text(value).replace("_", " ")
-
-
-def _span(start: date | str, end: date | str) -> str:
-    if isinstance(start, date) and isinstance(end, date):
-        if start >= end:
-            return _day(start)
-        if start.year == end.year:
-            return f"{start.day} {_MONTHS[start.month - 1]}{_DASH}{_day(end)}"
-    first = start if isinstance(start, str) else _day(start)
-    last = end if isinstance(end, str) else _day(end)
-    return f"{first}{_DASH}{last}"
-
-
-def _day(day: date) -> str:
-    # Month names from our own table: strftime's %b follows the process locale.
-    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
-
-
-def _day_before(day: date) -> date:
-    return day if day == date.min else day - timedelta(days=1)
-
-
-def _moment(instant: datetime) -> str:
-    clock = instant.strftime("%H:%M:%S" if instant.second else "%H:%M")
-    return f"{_day(instant.date())} {clock}"
-
-
-def _has_time(instant: datetime) -> bool:
-    return (instant.hour, instant.minute, instant.second, instant.microsecond) != (0, 0, 0, 0)
 
 
 def _instant(text: str) -> datetime | None:

@@ -353,6 +353,7 @@ def _http_app(daemon: Daemon) -> FastAPI:
         alive=daemon.alive,
         health=daemon.health,
         api_token=daemon.settings.api_token,
+        page_token=daemon.settings.page_token,
         zone=daemon.settings.zone,
         instruments=daemon.metrics,
     )

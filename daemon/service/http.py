@@ -1,4 +1,4 @@
-"""The HTTP face: liveness, readiness, health and the read API, and the server that runs it."""
+"""The HTTP face: liveness, readiness, health, the read API and status pages, and the server that runs it."""
 
 from __future__ import annotations
 
@@ -13,16 +13,18 @@ from zoneinfo import ZoneInfo
 import uvicorn
 import uvicorn.server
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from pydantic import SecretStr
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from daemon import __version__
 from daemon.clock import Clock
 from daemon.model import documents
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Status
-from daemon.service import api, calendar, checks, metrics
+from daemon.service import api, calendar, checks, metrics, pages
 from daemon.store import connector, outbox, pledges
 
 HEALTH_TYPE = "application/health+json"
@@ -42,6 +44,7 @@ def create_app(
     alive: Callable[[], bool],
     health: Callable[[], list[checks.Check]],
     api_token: SecretStr | None = None,
+    page_token: SecretStr | None = None,
     zone: ZoneInfo | None = None,
     instruments: metrics.Metrics | None = None,
 ) -> FastAPI:
@@ -49,7 +52,7 @@ def create_app(
 
     The write API refuses every write while `api_token` is None; `zone` is the
     default zone (else UTC) of the commitments it is sent. `instruments`, when
-    given, are served at /metrics.
+    given, are served at /metrics. The status pages need `page_token` when it is set.
     """
     # No /docs or /redoc: those pages have the browser fetch Swagger UI and ReDoc from a
     # CDN, and nothing the daemon serves may load from outside. /openapi.json stays.
@@ -134,6 +137,16 @@ def create_app(
     zone = zone or ZoneInfo("UTC")
     app.include_router(calendar.router(engine, clock=clock, policy=policy))
     app.include_router(api.router(engine, clock=clock, policy=policy, token=api_token, zone=zone))
+    # The pages last: `/pledges/{id}` matches any last segment, so a route with a more
+    # particular shape under /pledges/ must be included before it to be reached.
+    app.include_router(pages.router(engine, clock=clock, policy=policy, token=page_token))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def page_errors(request: Request, exc: StarletteHTTPException) -> Response:
+        # An unknown address a person opens gets the HTML 404; the API's stay JSON.
+        if exc.status_code == 404 and pages.is_page(request.url.path):
+            return pages.not_found(f"Nothing lives at {request.url.path}.")
+        return await http_exception_handler(request, exc)
 
     return app
 

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     api_token: SecretStr | None = None  # unset: the write API refuses every write
+    page_token: SecretStr | None = None  # unset: the status pages are open to all who reach them
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
 
     @field_validator("timezone")
@@ -186,6 +187,7 @@ class Settings(BaseSettings):
             "log_level": self.log_level,
             "log_format": self.log_format,
             "api_token": "********" if self.api_token else None,
+            "page_token": "********" if self.page_token else None,
             "webhooks": {
                 name: {
                     "url": masking.mask_url(hook.url),

@@ -396,3 +396,38 @@ def attempts_of(conn: Connection, delivery_id: str) -> list[dict[str, Any]]:
         }
         for r in conn.execute(stmt)
     ]
+
+
+def deliveries_of(conn: Connection, pledge_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    """Return one pledge's latest deliveries, newest first, each with its attempts, oldest first.
+
+    The events are found through their unique key, which starts with the pledge id.
+    """
+    stmt = (
+        select(
+            Delivery.id,
+            Event.type,
+            Event.scheduled_for,
+            Delivery.webhook,
+            Delivery.state,
+            Delivery.next_attempt_at,
+            Delivery.created_at,
+        )
+        .join(Event, Event.id == Delivery.event_id)
+        .where(Event.commitment_id == pledge_id)
+        .order_by(Delivery.created_at.desc(), Delivery.id)
+        .limit(limit)
+    )
+    found = [row._asdict() for row in conn.execute(stmt)]
+    tried: dict[str, list[dict[str, Any]]] = {row["id"]: [] for row in found}
+    if tried:
+        attempts = (
+            select(Attempt)
+            .where(Attempt.delivery_id.in_(list(tried)))
+            .order_by(Attempt.delivery_id, Attempt.id)
+        )
+        for r in conn.execute(attempts):
+            tried[r.delivery_id].append(
+                {"at": r.attempted_at, "status": r.status_code, "error": r.error}
+            )
+    return [{**row, "attempts": tried[row["id"]]} for row in found]

@@ -62,6 +62,8 @@ class Commitment(Base):
     """A pledge; `next_notice_at` is the indexed instant the planner wakes for."""
 
     __tablename__ = "commitments"
+    # The status page's order (store/browse.py): each page an index range.
+    __table_args__ = (Index(None, "status", "deadline_latest", "id"),)
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     title: Mapped[str] = mapped_column(Text)

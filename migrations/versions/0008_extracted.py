@@ -1,7 +1,7 @@
 """the sentence an extracted commitment came from
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-04 16:00:00
 
 `pledgewatch extract` proposes commitments from a news article; the ones a

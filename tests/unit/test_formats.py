@@ -342,26 +342,6 @@ def _pretty(document: Any) -> str:
 
 class TestWords:
     @pytest.mark.parametrize(
-        ("duration", "words"),
-        [
-            (timedelta(days=7), "7 days"),
-            (timedelta(days=1), "1 day"),
-            (timedelta(hours=36), "1 day 12 hours"),
-            (timedelta(minutes=90), "1 hour 30 minutes"),
-            (timedelta(days=1, hours=1, minutes=1, seconds=1), "1 day 1 hour"),
-            (timedelta(seconds=45), "45 seconds"),
-            (timedelta(days=1500), "1,500 days"),
-            (timedelta(days=-14), "14 days"),
-            (timedelta(0), "0 seconds"),
-        ],
-        ids=str,
-    )
-    def test_a_duration_reads_in_its_two_largest_units(
-        self, duration: timedelta, words: str
-    ) -> None:
-        assert chat.in_words(duration) == words
-
-    @pytest.mark.parametrize(
         ("value", "words"),
         [
             ("by August", f"by August (1 Aug {DASH} 31 Aug 2016, Europe/Moscow)"),

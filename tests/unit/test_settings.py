@@ -541,3 +541,13 @@ class TestCatchUp:
         env(CATCH_UP="everything")
         with pytest.raises(ConfigError, match="PLEDGEWATCH_CATCH_UP"):
             settings.load_settings()
+
+
+def test_the_page_token_is_a_setting_and_is_shown_masked(env: SetEnv) -> None:
+    env(PAGE_TOKEN="a-page-token-1234567890")
+    loaded = settings.load_settings()
+    assert loaded.page_token is not None
+    assert loaded.page_token.get_secret_value() == "a-page-token-1234567890"
+    assert loaded.masked()["page_token"] == "********"
+    assert "a-page-token" not in json.dumps(loaded.masked())
+    assert settings.Settings(page_token=None).masked()["page_token"] is None
