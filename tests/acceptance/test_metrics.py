@@ -177,7 +177,10 @@ class TestMetrics:
     ) -> None:
         """The pledge counts are kept between reads: a change made meanwhile must still show."""
         _import(
-            settings, tmp_path, [{"id": "ceasefire", "title": "Ceasefire", "deadline": _at(9e5)}]
+            settings,
+            tmp_path,
+            # Tagged: a tag no pledge has cannot be silenced.
+            [{"id": "ceasefire", "title": "Ceasefire", "deadline": _at(9e5), "tags": ["talks"]}],
         )
         assert (
             _scrape_until(daemon, "pledgewatch_pledges", {"status": "open"}, 1).value(
