@@ -52,7 +52,7 @@ def snooze(
     engine = common.open_engine(settings)
     with common.existing(commitment_id), common.refused(), connector.write(engine) as conn:
         zone = documents.zone_of(pledges.get(conn, commitment_id).pledge)
-        when = common.hold_end_in(given, zone, until)
+        when = common.hold_end_in(given, zone)
         holds.snooze(
             conn,
             commitment_id,
@@ -80,7 +80,7 @@ def silence(
     from daemon.store import connector, holds
 
     settings = common.load_settings(ctx)
-    when = common.hold_end_in(common.hold_end(until, end), settings.zone, until)
+    when = common.hold_end_in(common.hold_end(until, end), settings.zone)
     engine = common.open_engine(settings)
     with common.refused(), connector.write(engine) as conn:
         count = holds.silence(
