@@ -42,10 +42,12 @@ HELP_ORDER = (
     "ack",
     "snooze",
     "silence",
+    "holds",
     "upcoming",
     "deliveries",
     "replay",
     "enable-webhook",
+    "webhooks",
     "check-config",
     "version",
 )

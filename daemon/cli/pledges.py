@@ -68,7 +68,10 @@ def list_(
     search: filters.Search = None,
     as_json: common.JsonFlag = False,
 ) -> None:
-    """List commitments with their next notice and deadline window (the options combine)."""
+    """List commitments with their next notice and deadline window.
+
+    The options combine: a commitment is listed when it meets every one given.
+    """
     from daemon.model import documents
     from daemon.store import connector, pledges
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import re
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -176,3 +179,51 @@ class TestUpcomingFilters:
         result = process.cli("upcoming", "--pledge", "nope", settings=listed)
         assert result.returncode == EXIT_INPUT
         assert "no commitment with id 'nope'" in result.stderr
+
+
+YEAR = datetime.now(UTC).year + 2  # holds end at most ten years ahead
+
+
+class TestHolds:
+    def test_it_lists_the_running_snoozes_and_silences(self, tmp_path: Path) -> None:
+        settings = _stored(tmp_path, PLEDGES)
+        settings["PLEDGEWATCH_TIMEZONE"] = "Europe/Moscow"
+        empty = process.cli("holds", settings=settings)
+        assert empty.stdout == "snoozed pledges:\n(none)\nsilenced tags:\n(none)\n"
+        for command in (
+            ["snooze", "alpha", "--until", f"{YEAR}-01-01T10:00", "--note", "council meets"],
+            ["snooze", "delta", "--until", f"{YEAR}-02-01T10:00"],
+            ["silence", "--tag", "infra", "--until", f"{YEAR}-03-01T10:00", "--note", "quiet"],
+        ):
+            assert process.cli(*command, settings=settings).returncode == 0
+        shown = process.cli("holds", settings=settings)
+        assert shown.returncode == 0, shown.stderr
+        lines = [re.split(r"  +", line) for line in shown.stdout.splitlines()]
+        by = f"cli:{getpass.getuser()}"
+        assert lines == [
+            ["snoozed pledges:"],
+            ["ID", "UNTIL", "BY", "NOTE"],
+            ["alpha", f"{YEAR}-01-01T10:00:00+00:00", by, "council meets"],
+            ["delta", f"{YEAR}-02-01T10:00:00+00:00", by, "-"],
+            ["silenced tags:"],
+            ["TAG", "UNTIL", "PLEDGES", "BY", "NOTE"],
+            ["infra", f"{YEAR}-03-01T10:00:00+03:00", "2", by, "quiet"],
+        ]
+        document = json.loads(process.cli("holds", "--json", settings=settings).stdout)
+        assert document["silences"] == [
+            {
+                "tag": "infra",
+                "until": f"{YEAR}-03-01T10:00:00+03:00",
+                "note": "quiet",
+                "actor": by,
+                "pledges": 2,
+            }
+        ]
+        assert [s["commitment_id"] for s in document["snoozes"]] == ["alpha", "delta"]
+
+    def test_an_ended_hold_is_not_listed(self, tmp_path: Path) -> None:
+        settings = _stored(tmp_path, PLEDGES)
+        process.cli("snooze", "alpha", "--until", "3d", settings=settings)
+        process.cli("snooze", "alpha", "--end", settings=settings)
+        listed = json.loads(process.cli("holds", "--json", settings=settings).stdout)
+        assert listed == {"snoozes": [], "silences": []}
