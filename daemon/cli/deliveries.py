@@ -84,7 +84,7 @@ def show(
         attempts = outbox.attempts_of(conn, delivery_id)
         zone = documents.zone_of(pledges.get(conn, found["commitment_id"]).pledge)
     if as_json:
-        common.print_json({**found, "attempts": attempts})
+        common.print_json({**found, "history": attempts})
         return
     last = found["last_error"] or (str(found["last_status"]) if found["last_status"] else "-")
     typer.echo(
