@@ -289,18 +289,19 @@ def chunks(
     statuses: Collection[Status] = (),
     kinds: Collection[Kind] = (),
     size: int = 500,
+    after: str | None = None,
 ) -> Iterator[list[Stored]]:
     """Yield the stored pledges (those with one of `statuses` and `kinds`, if given) by id, `size` at a time.
 
-    Keyset pages on the primary key: each chunk is one index range read, and
-    no more than `size` pledges are held at once.
+    Keyset pages on the primary key, from the first id past `after` (None: the
+    first): each chunk is one index range read, and no more than `size`
+    pledges are held at once.
     """
     stmt = select(Commitment.__table__).order_by(Commitment.id).limit(size)
     if statuses:
         stmt = stmt.where(Commitment.status.in_([s.value for s in statuses]))
     if kinds:
         stmt = stmt.where(Commitment.kind.in_([k.value for k in kinds]))
-    after: str | None = None
     while True:
         page = stmt if after is None else stmt.where(Commitment.id > after)
         rows = list(conn.execute(page))
