@@ -127,6 +127,16 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+def group(name: str, **options: Any) -> typer.Typer:
+    """Return a new group of commands, `pledgewatch NAME COMMAND`, added to the app."""
+    commands = typer.Typer(
+        name=name, add_completion=False, pretty_exceptions_enable=False, **options
+    )
+    app.add_typer(commands)
+    return commands
+
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 CommitmentId = Annotated[str, typer.Argument(metavar="ID")]
 # The options of the commands that hold notices back; `hold_end` reads --until.

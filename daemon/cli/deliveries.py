@@ -14,13 +14,7 @@ app = common.app
 
 # A group so that `deliveries show ID` can sit beside the listing, which stays
 # `deliveries [--state ...]`: the group's own callback runs it when no command follows.
-deliveries_app = typer.Typer(
-    name="deliveries",
-    invoke_without_command=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.add_typer(deliveries_app)
+deliveries_app = common.group("deliveries", invoke_without_command=True)
 
 
 @deliveries_app.callback()

@@ -9,19 +9,14 @@ import typer
 from daemon.cli import common
 from daemon.clock import system_clock
 
-app = common.app
-
 SHOWN_HEADERS = ("content-type", "content-length", "server", "retry-after", "location")
 SHOWN_BODY = 1024  # bytes of the receiver's answer printed at most
 
-webhooks_app = typer.Typer(
-    name="webhooks",
+webhooks_app = common.group(
+    "webhooks",
     help="Work with the configured webhooks: send one a test notice.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
 )
-app.add_typer(webhooks_app)
 
 
 @webhooks_app.command("test")
