@@ -289,5 +289,14 @@ def router(
 
     from daemon.service import hold_routes  # it uses this module's types
 
-    hold_routes.add(api, engine, clock=clock, policy=policy, zone=zone, actor=ACTOR, detail=detail)
+    hold_routes.add(
+        api,
+        engine,
+        clock=clock,
+        policy=policy,
+        zone=zone,
+        actor=ACTOR,
+        detail=detail,
+        answers=_answers,
+    )
     return api

@@ -88,17 +88,17 @@ def add(
     zone: ZoneInfo,
     actor: str,
     detail: Callable[[str], dict[str, Any]],
+    answers: Callable[..., dict[int | str, dict[str, Any]]],
 ) -> None:
-    """Add the hold routes to `api`, the write API's router; `detail` answers with a commitment."""
-    refusals_documented: dict[int | str, dict[str, Any]] = {
-        404: {"description": "No commitment has that id"},
-        409: {"description": "It would change nothing"},
-    }
+    """Add the hold routes to `api`, the write API's router.
+
+    `detail` answers with a commitment; `answers(*codes)` documents the refusals.
+    """
 
     @api.post(
         "/commitments/{commitment_id}/ack",
         summary="Stop a commitment's overdue repeats until its next status change",
-        responses=refusals_documented,
+        responses=answers(401, 403, 404, 409),
     )
     def ack(commitment_id: write_api.CommitmentId, body: Ack | None = None) -> dict[str, Any]:
         note = body.note if body else None
@@ -112,7 +112,7 @@ def add(
     @api.post(
         "/commitments/{commitment_id}/snooze",
         summary="Hold a commitment's notices until then, or end its snooze",
-        responses=refusals_documented,
+        responses=answers(401, 403, 404, 409),
     )
     def snooze(commitment_id: write_api.CommitmentId, body: Snooze) -> dict[str, Any]:
         now = clock()
@@ -129,7 +129,7 @@ def add(
     @api.post(
         "/silences",
         summary="Hold the notices of every commitment with a tag until then",
-        responses={409: refusals_documented[409]},
+        responses=answers(401, 403, 409),
     )
     def silence(body: SilenceBody) -> dict[str, Any]:
         now = clock()
@@ -144,7 +144,7 @@ def add(
     @api.delete(
         "/silences/{tag}",
         summary="Lift the silence on a tag",
-        responses={409: refusals_documented[409]},
+        responses=answers(401, 403, 409),
     )
     def lift(tag: Tag) -> dict[str, Any]:
         with _refused(None), connector.write(engine) as conn:
