@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -20,7 +20,6 @@ import typer
 from typer.core import TyperGroup
 
 from daemon.clock import system_clock
-from daemon.model.durations import DurationError, parse_duration
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 EXIT_RUNTIME = 1
 EXIT_INPUT = 2
 EXIT_CONFIG = 78
-LONGEST_HOLD = timedelta(days=3653)  # snooze and silence: ten years at most
 
 # The order `pledgewatch --help` lists the commands in; a command not named here comes
 # after these, in the order it was defined.
@@ -45,22 +43,79 @@ HELP_ORDER = (
     "ack",
     "snooze",
     "silence",
+    "holds",
     "upcoming",
     "deliveries",
     "replay",
     "enable-webhook",
+    "webhooks",
     "check-config",
     "version",
 )
 
 
+_ENV_FILE_HELP = "Read settings from this file (repeatable; later files win)."
+
+
 class _Commands(TyperGroup):
-    """The command group, listing its commands in HELP_ORDER whatever module defines them."""
+    """The command group, listing its commands in HELP_ORDER whatever module defines them.
+
+    Every command, in groups too, also takes `--env-file` after its name
+    (`_more_env_files`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _add_env_file(self.commands.values())
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = super().list_commands(ctx)
         known = [name for name in HELP_ORDER if name in names]
         return known + [name for name in names if name not in HELP_ORDER]
+
+
+def _add_env_file(commands: Iterable[click.Command]) -> None:
+    """Give each of `commands`, and the commands of a group among them, the --env-file option."""
+    option = _env_file_option()
+    for command in commands:
+        if isinstance(command, TyperGroup):
+            _add_env_file(command.commands.values())
+        if all(param.name != option.name for param in command.params):
+            command.params.append(option)
+
+
+def _env_file_option() -> click.Parameter:
+    """Return --env-file as Typer builds it, for a command that does not name it among its own."""
+    probe = typer.Typer()
+
+    @probe.command()
+    def _probe(
+        more_env_files: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--env-file", metavar="PATH", callback=_more_env_files, help=_ENV_FILE_HELP
+            ),
+        ] = None,
+    ) -> None:
+        """Never run."""
+
+    option = typer.main.get_command(probe).params[0]
+    option.expose_value = False  # the commands read ctx.obj, not a parameter of their own
+    return option
+
+
+def _more_env_files(ctx: typer.Context, value: list[Path] | None) -> None:
+    """Add the --env-file files given after a command's name after those given before it."""
+    if value:
+        ctx.obj = (*(ctx.obj or ()), *value)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from daemon import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
 
 
 app = typer.Typer(
@@ -70,7 +125,18 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def group(name: str, **options: Any) -> typer.Typer:
+    """Return a new group of commands, `pledgewatch NAME COMMAND`, added to the app."""
+    commands = typer.Typer(
+        name=name, add_completion=False, pretty_exceptions_enable=False, **options
+    )
+    app.add_typer(commands)
+    return commands
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 CommitmentId = Annotated[str, typer.Argument(metavar="ID")]
@@ -93,9 +159,15 @@ def _global(
         typer.Option(
             "--env-file",
             metavar="PATH",
-            help="Read settings from this file (repeatable; later files win).",
+            help=_ENV_FILE_HELP,
         ),
     ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = tuple(env_file or ())
 
@@ -241,42 +313,35 @@ def window_text(pledge: Any) -> str:
     return f"{window.phrase} [{start} .. {end}) {window.timezone}"
 
 
-def read_until(text: str) -> datetime:
-    """Read --until: a duration from now (3d, 12h), or a date or time (naive when it names no offset)."""
-    try:
-        return system_clock() + parse_duration(text)
-    except (DurationError, OverflowError):
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            fail(
-                f"--until: {text!r} is neither a duration (3d, 12h) nor a date (2026-12-01T09:00)",
-                EXIT_INPUT,
-            )
+def hold_end(until: str | None, end: bool) -> str | None:
+    """Read `--until WHEN` or `--end` (exactly one): WHEN once it reads as an end, or None to end it now.
 
-
-def hold_end(until: str | None, end: bool) -> datetime | None:
-    """Read `--until WHEN` or `--end` (exactly one): the end of a hold as given, or None to end it now.
-
-    The end is naive when WHEN names no offset: `hold_end_in` reads it in a zone.
+    `hold_end_in` then reads it in a zone (`holds.hold_end`, shared with the API).
     """
+    from daemon.model import holds
+
     if (until is None) == (not end):
         fail("give --until WHEN or --end", EXIT_INPUT)
-    return read_until(until) if until else None
+    if until is not None:
+        try:
+            holds.read_until(until, system_clock())
+        except holds.UntilError as exc:
+            fail(f"--until: {exc}", EXIT_INPUT)
+    return until
 
 
-def hold_end_in(value: datetime | None, zone: tzinfo, text: str | None) -> datetime | None:
-    """Return the end of a hold in UTC, a naive one read in `zone`; None stays None.
+def hold_end_in(until: str | None, zone: tzinfo) -> datetime | None:
+    """Return the end of a hold in UTC, one without an offset read in `zone`; None stays None.
 
     `snooze` reads it in the pledge's zone, `silence` (pledges of many zones) in
     PLEDGEWATCH_TIMEZONE. It must lie ahead, and at most ten years ahead: else
-    exit 2 naming `text`, the --until given.
+    exit 2 naming the --until given.
     """
-    if value is None:
+    from daemon.model import holds
+
+    if until is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    now = system_clock()
-    if not now < value <= now + LONGEST_HOLD:
-        fail(f"--until: {text!r} must lie ahead, and at most ten years ahead", EXIT_INPUT)
-    return value.astimezone(UTC)
+    try:
+        return holds.hold_end(until, zone=zone, now=system_clock())
+    except holds.UntilError as exc:
+        fail(f"--until: {exc}", EXIT_INPUT)

@@ -1,4 +1,4 @@
-"""The commands on the outbox and its webhooks: deliveries, replay and enable-webhook."""
+"""The commands on the outbox and its webhooks: deliveries (and deliveries show), replay and enable-webhook."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from daemon.clock import system_clock
 app = common.app
 
 
-@app.command()
+# A group so that `deliveries show ID` can sit beside the listing, which stays
+# `deliveries [--state ...]`: the group's own callback runs it when no command follows.
+deliveries_app = common.group("deliveries", invoke_without_command=True)
+
+
+@deliveries_app.callback()
 def deliveries(
     ctx: typer.Context,
     state: Annotated[
@@ -26,6 +31,8 @@ def deliveries(
     """List the outbox: one row per notice and webhook."""
     from daemon.store import connector, outbox
 
+    if ctx.invoked_subcommand is not None:
+        return
     if state is not None and state not in outbox.STATES:
         common.fail(
             f"unknown state {state!r} (one of: {', '.join(outbox.STATES)})", common.EXIT_INPUT
@@ -49,6 +56,53 @@ def deliveries(
                 d["last_error"] or (str(d["last_status"]) if d["last_status"] else "-"),
             )
             for d in found
+        ],
+    )
+
+
+@deliveries_app.command("show")
+def show(
+    ctx: typer.Context,
+    delivery_id: Annotated[str, typer.Argument(metavar="DELIVERY_ID")],
+    as_json: common.JsonFlag = False,
+) -> None:
+    """Show one delivery and every attempt at it (times in its pledge's zone)."""
+    from daemon.model import documents
+    from daemon.store import connector, outbox, pledges
+
+    engine = common.open_engine(common.load_settings(ctx))
+    with connector.read(engine) as conn:
+        found = outbox.delivery(conn, delivery_id)
+        if found is None:
+            common.fail(f"no delivery with id {delivery_id!r}", common.EXIT_INPUT)
+        attempts = outbox.attempts_of(conn, delivery_id)
+        zone = documents.zone_of(pledges.get(conn, found["commitment_id"]).pledge)
+    if as_json:
+        common.print_json({**found, "history": attempts})
+        return
+    last = found["last_error"] or (str(found["last_status"]) if found["last_status"] else "-")
+    typer.echo(
+        "\n".join(
+            [
+                f"{found['id']}: {found['type']} for {found['commitment_id']} to {found['webhook']}",
+                f"  state      {found['state']}",
+                f"  event      {found['event_id']}",
+                f"  next try   {common.instant_text(found['next_attempt_at'], zone)}",
+                f"  last       {last}",
+                f"  attempts   {found['attempts']}",
+            ]
+        )
+    )
+    common.table(
+        ("WHEN", "STATUS", "MS", "ERROR"),
+        [
+            (
+                common.instant_text(a["at"], zone),
+                str(a["status"]) if a["status"] is not None else "-",
+                f"{a['duration_ms']:.0f}",
+                a["error"] or "-",
+            )
+            for a in attempts
         ],
     )
 

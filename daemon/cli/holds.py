@@ -1,4 +1,4 @@
-"""The commands that hold notices back: ack, snooze and silence."""
+"""The commands that hold notices back: ack, snooze and silence; holds lists those running."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def snooze(
     engine = common.open_engine(settings)
     with common.existing(commitment_id), common.refused(), connector.write(engine) as conn:
         zone = documents.zone_of(pledges.get(conn, commitment_id).pledge)
-        when = common.hold_end_in(given, zone, until)
+        when = common.hold_end_in(given, zone)
         holds.snooze(
             conn,
             commitment_id,
@@ -80,7 +80,7 @@ def silence(
     from daemon.store import connector, holds
 
     settings = common.load_settings(ctx)
-    when = common.hold_end_in(common.hold_end(until, end), settings.zone, until)
+    when = common.hold_end_in(common.hold_end(until, end), settings.zone)
     engine = common.open_engine(settings)
     with common.refused(), connector.write(engine) as conn:
         count = holds.silence(
@@ -96,3 +96,55 @@ def silence(
         f"silenced until {common.instant_text(when, settings.zone)}" if when else "silence lifted"
     )
     typer.echo(f"tag {tag}: {held} ({count} pledge{'s' if count != 1 else ''})")
+
+
+@app.command("holds")
+def holds_(ctx: typer.Context, as_json: common.JsonFlag = False) -> None:
+    """List the snoozes and silences running now, with their ends, notes and authors."""
+    from daemon.model import documents
+    from daemon.store import connector, holds, pledges
+
+    settings = common.load_settings(ctx)
+    engine = common.open_engine(settings)
+    with connector.read(engine) as conn:
+        snoozes, silences = holds.active(conn, system_clock())
+        zones = {
+            s["commitment_id"]: documents.zone_of(pledges.get(conn, s["commitment_id"]).pledge)
+            for s in snoozes
+        }
+    if as_json:
+        for snooze_ in snoozes:
+            snooze_["until"] = documents.isoformat(
+                snooze_["until"], zones[snooze_["commitment_id"]]
+            )
+        for silence_ in silences:
+            silence_["until"] = documents.isoformat(silence_["until"], settings.zone)
+        common.print_json({"snoozes": snoozes, "silences": silences})
+        return
+    typer.echo("snoozed pledges:")
+    common.table(
+        ("ID", "UNTIL", "BY", "NOTE"),
+        [
+            (
+                s["commitment_id"],
+                common.instant_text(s["until"], zones[s["commitment_id"]]),
+                s["actor"] or "-",
+                s["note"] or "-",
+            )
+            for s in snoozes
+        ],
+    )
+    typer.echo("silenced tags:")
+    common.table(
+        ("TAG", "UNTIL", "PLEDGES", "BY", "NOTE"),
+        [
+            (
+                s["tag"],
+                common.instant_text(s["until"], settings.zone),
+                str(s["pledges"]),
+                s["actor"] or "-",
+                s["note"] or "-",
+            )
+            for s in silences
+        ],
+    )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from daemon.cli import common
+from daemon.cli import common, filters
 from daemon.clock import system_clock
 from daemon.model import lifecycle
 from daemon.model.durations import DurationError, parse_duration
@@ -59,22 +59,40 @@ def import_(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    status: Annotated[
-        str | None, typer.Option("--status", help="Only commitments with this status.")
-    ] = None,
+    status: filters.Statuses = None,
+    kind: filters.Kinds = None,
+    tag: filters.Tags = None,
+    party: filters.Parties = None,
+    overdue: filters.Overdue = False,
+    due_within: filters.DueWithin = None,
+    search: filters.Search = None,
     as_json: common.JsonFlag = False,
 ) -> None:
-    """List commitments with their next notice and deadline window."""
+    """List commitments with their next notice and deadline window.
+
+    The options combine: a commitment is listed when it meets every one given.
+    """
     from daemon.model import documents
     from daemon.store import connector, pledges
 
-    try:
-        wanted = parse_status(status) if status else None
-    except ValueError as exc:
-        common.fail(str(exc), common.EXIT_INPUT)
+    wanted = filters.wanted(
+        statuses=status,
+        kinds=kind,
+        tags=tag,
+        parties=party,
+        overdue=overdue,
+        due_within=due_within,
+        search=search,
+    )
     engine = common.open_engine(common.load_settings(ctx))
+    now = system_clock()
     with connector.read(engine) as conn:
-        found = pledges.list_all(conn, wanted)
+        found = [
+            s
+            for chunk in pledges.chunks(conn, statuses=wanted.statuses, kinds=wanted.kinds)
+            for s in chunk
+            if wanted.matches(s.pledge, now)
+        ]
     if as_json:
         common.print_json([documents.commitment_document(s.pledge) for s in found])
         return
@@ -161,7 +179,7 @@ def show(
 def set_status(
     ctx: typer.Context,
     commitment_id: common.CommitmentId,
-    status: Annotated[str, typer.Argument(metavar="STATUS")],
+    status: Annotated[str, typer.Argument(metavar="STATUS", help=f"One of: {filters.STATUSES}.")],
     note: Annotated[str | None, typer.Option("--note", help="Why the status changed.")] = None,
     evidence: Annotated[
         str | None, typer.Option("--evidence", help="An http(s) URL backing the change.")
@@ -203,6 +221,9 @@ def set_status(
 def upcoming(
     ctx: typer.Context,
     within: Annotated[str, typer.Option("--within", help="How far ahead, e.g. 30d, 12h.")] = "30d",
+    pledge_id: filters.OnePledge = None,
+    type_: filters.NoticeTypeOption = None,
+    limit: filters.Limit = None,
     as_json: common.JsonFlag = False,
 ) -> None:
     """List the notices that will fire, in time order."""
@@ -213,12 +234,19 @@ def upcoming(
         horizon = parse_duration(within)
     except DurationError as exc:
         common.fail(f"--within: {exc}", common.EXIT_INPUT)
+    wanted_type = filters.notice_type(type_)
     settings = common.load_settings(ctx)
     engine = common.open_engine(settings)
     now = system_clock()
     until = now + horizon
     with connector.read(engine) as conn:
-        coming = pledges.upcoming(conn, settings.policy, now, until)
+        if pledge_id is not None:
+            with common.existing(pledge_id):
+                pledges.get(conn, pledge_id)
+        coming = pledges.upcoming(conn, settings.policy, now, until, only=pledge_id)
+    if wanted_type is not None:
+        coming = [pair for pair in coming if pair[1].planned.notice.type is wanted_type]
+    coming = coming[:limit]
     found = []
     for pledge, going in coming:
         entry = {

@@ -124,6 +124,8 @@ def _timing(kind: str, data: dict[str, Any], *, exact: bool) -> tuple[str, str]:
         late_by = _duration(data.get("overdue_by"))
         when = f"overdue by {late_by}" if late_by else "overdue"
         return when.capitalize(), when
+    if kind == "test":
+        return "Test notice", "now (a test: nothing is due)"
     if kind == "status_changed":
         old, new = _status(data.get("old_status")), _status(data.get("new_status"))
         if not new:

@@ -1,15 +1,9 @@
 """The sender pool: per-webhook queues of leased deliveries, sent on a thread pool.
 
-Failures are values, not exceptions: each send returns an `Outcome`, and
-`retry.decide` turns it into the delivery's next state. httpx errors are
-caught here and nowhere else::
-
-    httpx.HTTPError
-     ├── httpx.TimeoutException   -> "timed out", retried
-     └── any other httpx error    -> connection refused, reset, undecodable answer: retried
-    guard.TargetRefused           -> dead at once, never retried
-    guard.TargetUnresolved        -> retried (DNS may come back)
-    anything else                 -> logged, recorded as a failed attempt, retried
+Failures are values, not exceptions: each send returns an `Outcome`
+(`posting.post` turns httpx's and the guard's errors into one), and
+`retry.decide` turns it into the delivery's next state. Anything else a send
+raises is logged and recorded as a failed attempt, retried.
 
 A slow webhook cannot hold the others up: sends run on a thread pool, at most
 `per_webhook` at a time to one webhook.
@@ -36,17 +30,14 @@ from typing import Any, TextIO
 import httpx
 from sqlalchemy import Row
 
-from daemon import __version__
 from daemon.clock import Clock
-from daemon.delivery import formats, guard, retry, signing
-from daemon.settings import CONSOLE, Settings, WebhookSettings, mask_url
+from daemon.delivery import formats, posting, retry
+from daemon.settings import CONSOLE, Settings
 
 # The dispatcher's logger: the senders' lines keep the name they had before the
 # pool had a module of its own (`LOG_FORMAT=json` shows it).
 logger = logging.getLogger("daemon.delivery.dispatcher")
 
-USER_AGENT = f"pledgewatch/{__version__}"
-RESPONSE_LIMIT = 64 * 1024  # bytes of an answer read at most; the rest is never read
 DEFAULT_TIMEOUT = timedelta(seconds=15)  # the console's, for the lease
 
 
@@ -268,39 +259,13 @@ class SenderPool:
         started = time.perf_counter()
         if row.webhook == CONSOLE:
             self._write_line(formats.console_line(row.body))
-            return retry.Outcome(None, None, _elapsed_ms(started))
+            return retry.Outcome(None, None, posting.elapsed_ms(started))
         hook = self.settings.webhooks.get(row.webhook)
         if hook is None:
             message = f"webhook {row.webhook!r} is no longer configured"
             return retry.Outcome(None, message, 0.0, permanent=True)
-        content, headers = self._request(row, hook)
-        seconds = hook.timeout.total_seconds()
-        try:
-            with (
-                guard.deadline(seconds),
-                self._client.stream(
-                    "POST", hook.url, content=content, headers=headers, timeout=seconds
-                ) as response,
-            ):
-                _discard_body(response)
-        except guard.TargetRefused as exc:
-            return retry.Outcome(None, f"refused: {exc}", _elapsed_ms(started), permanent=True)
-        except guard.TargetUnresolved as exc:
-            return retry.Outcome(None, str(exc), _elapsed_ms(started))
-        except httpx.TimeoutException:
-            return retry.Outcome(
-                None, f"timed out after {seconds:g}s", _elapsed_ms(started), timed_out=True
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            message = _mask_secrets(str(exc) or type(exc).__name__, hook)
-            return retry.Outcome(None, f"{type(exc).__name__}: {message}", _elapsed_ms(started))
-        status = response.status_code
-        return retry.Outcome(
-            status,
-            None if status in retry.ACCEPTED else f"HTTP {status}",
-            _elapsed_ms(started),
-            retry_after=retry.parse_retry_after(response.headers.get("retry-after"), self._clock()),
-        )
+        reply = posting.post(self._client, hook, row.body, delivery_id=row.id, clock=self._clock)
+        return reply.outcome
 
     def _write_line(self, line: str) -> None:
         """Write one console line with its newline, in one call, under the pool's lock.
@@ -312,24 +277,6 @@ class SenderPool:
             self._out.write(line + "\n")
             self._out.flush()
 
-    def _request(self, row: Row, hook: WebhookSettings) -> tuple[bytes, dict[str, str]]:
-        content, content_type = formats.render(hook.format, row.body, delivery_id=row.id)
-        timestamp = int(self._clock().timestamp())
-        headers = {
-            **hook.headers,
-            "content-type": content_type,
-            "user-agent": USER_AGENT,
-            "webhook-id": row.id,
-            "webhook-timestamp": str(timestamp),
-        }
-        if hook.secrets:
-            # One signature per secret, space-separated: receivers on the old or the new
-            # secret both verify during a rotation.
-            headers["webhook-signature"] = " ".join(
-                signing.signature(secret, row.id, timestamp, content) for secret in hook.secrets
-            )
-        return content, headers
-
 
 def delivery_fields(row: Row) -> dict[str, Any]:
     """What every delivery log line carries: the delivery, its pledge, event type and webhook."""
@@ -339,31 +286,3 @@ def delivery_fields(row: Row) -> dict[str, Any]:
         "type": row.type,
         "webhook": row.webhook,
     }
-
-
-def _discard_body(response: httpx.Response) -> None:
-    """Read at most RESPONSE_LIMIT bytes of the answer, undecoded, and drop them.
-
-    Only the status and headers matter. Reading a small answer to its end lets
-    the connection be reused; a huge one is cut off (the connection is closed),
-    so no receiver can make the daemon hold its body in memory.
-    """
-    read = 0
-    for chunk in response.iter_raw():
-        read += len(chunk)
-        if read > RESPONSE_LIMIT:
-            break
-
-
-def _mask_secrets(text: str, hook: WebhookSettings) -> str:
-    """Return an error text with the webhook's URL masked and its header values and secret removed."""
-    text = text.replace(hook.url, mask_url(hook.url))
-    secrets = [*hook.headers.values(), *hook.secrets]
-    for secret in sorted(filter(None, secrets), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
-def _elapsed_ms(started: float) -> float:
-    """Return the milliseconds since `started`, a `time.perf_counter()` reading."""
-    return (time.perf_counter() - started) * 1000

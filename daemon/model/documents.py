@@ -192,6 +192,25 @@ def condition_body(
     return event_body(pledge, NoticeType.STATUS_CHANGED, at, fields)
 
 
+TEST_NOTE = (
+    "Sent by pledgewatch webhooks test to check this webhook: the commitment is a sample, "
+    "and nothing is due."
+)
+
+
+def test_body(at: datetime) -> dict[str, Any]:
+    """Return the body of a `commitment.test` notice: a sample commitment, marked as a test."""
+    sample = Pledge(
+        id="pledgewatch-test",
+        title="Sample commitment for a webhook test",
+        description="A sample commitment: no such pledge is stored or watched.",
+        parties=("pledgewatch",),
+        tags=("test",),
+        timezone="UTC",
+    )
+    return event_body(sample, NoticeType.TEST, at, {"test": True, "note": TEST_NOTE})
+
+
 def event_body(
     pledge: Pledge, type_: NoticeType, at: datetime, fields: dict[str, Any]
 ) -> dict[str, Any]:

@@ -33,6 +33,8 @@ class NoticeType(StrEnum):
     STATUS_CHANGED = "commitment.status_changed"
     CONDITION_MET = "commitment.condition_met"
     CHECK_IN = "commitment.check_in"
+    # Sent only by `pledgewatch webhooks test`, at once: never planned, never in the outbox.
+    TEST = "commitment.test"
 
 
 # An exact-instant deadline with repeats off still gets one overdue notice, this late.

@@ -1,4 +1,4 @@
-"""The write API: record a status change, create or update a commitment.
+"""The write API: record a status change, create or update a commitment; holds (`hold_routes`).
 
 Every route needs `Authorization: Bearer <PLEDGEWATCH_API_TOKEN>`. With no
 token configured, every write is refused (403) and nothing is read or changed.
@@ -287,4 +287,16 @@ def router(
         )
         return detail(body.id)
 
+    from daemon.service import hold_routes  # it uses this module's types
+
+    hold_routes.add(
+        api,
+        engine,
+        clock=clock,
+        policy=policy,
+        zone=zone,
+        actor=ACTOR,
+        detail=detail,
+        answers=_answers,
+    )
     return api

@@ -100,10 +100,30 @@ def create_app(
             body, status_code=503 if status == "fail" else 200, media_type=HEALTH_TYPE
         )
 
-    @app.get("/api/commitments", summary="Every commitment, as webhooks carry it")
-    def list_commitments(status: Status | None = None) -> list[dict[str, Any]]:
+    @app.get(
+        "/api/commitments",
+        summary="Every commitment, as webhooks carry it; by id, a page at a time with `limit`",
+    )
+    def list_commitments(
+        request: Request,
+        response: Response,
+        status: Status | None = None,
+        limit: int | None = Query(None, ge=1, le=1000, description="At most this many, by id"),
+        after: str | None = Query(None, max_length=200, description="Those past this id"),
+    ) -> list[dict[str, Any]]:
         with connector.read(engine) as conn:
-            return [documents.commitment_document(s.pledge) for s in pledges.list_all(conn, status)]
+            if limit is None and after is None:
+                found = pledges.list_all(conn, status)
+            else:
+                # Keyset on the primary key: each page is one index range, however deep.
+                chunks = pledges.chunks(
+                    conn, statuses=[status] if status else (), size=limit or 500, after=after
+                )
+                found = next(chunks, []) if limit else [s for chunk in chunks for s in chunk]
+        if limit is not None and len(found) == limit:
+            following = request.url.include_query_params(after=found[-1].pledge.id)
+            response.headers["Link"] = f'<{following}>; rel="next"'
+        return [documents.commitment_document(s.pledge) for s in found]
 
     @app.get(
         "/api/commitments/{commitment_id}",

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -29,7 +30,7 @@ from daemon.model import documents, schedule
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import Policy
 from daemon.store import connector, lifecycle, pledges, refusals
-from daemon.store.schema import Commitment, Silence
+from daemon.store.schema import Commitment, Silence, StatusChange
 
 
 def acknowledge(
@@ -145,6 +146,58 @@ def silence(
         )
     connector.signal_change(conn)
     return len(tagged)
+
+
+def active(conn: Connection, now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return the snoozes and the silences running at `now`, each by pledge id or tag.
+
+    A snooze: `commitment_id`, `until`, and the `note` and `actor` of the
+    history row that set it (a snooze keeps no columns of its own for them).
+    A silence: `tag`, `until`, `note`, `actor` and how many `pledges` have the tag.
+    """
+    snoozed = list(
+        conn.execute(
+            select(Commitment.id, Commitment.snoozed_until)
+            .where(Commitment.snoozed_until > now)
+            .order_by(Commitment.id)
+        )
+    )
+    snoozes = []
+    for row in snoozed:
+        what = f"snoozed until {row.snoozed_until.isoformat()}"
+        setting = conn.execute(
+            select(StatusChange.actor, StatusChange.note)
+            .where(StatusChange.commitment_id == row.id, StatusChange.note.startswith(what))
+            .order_by(StatusChange.id.desc())
+            .limit(1)
+        ).first()
+        note = setting.note.removeprefix(what).removeprefix(": ") or None if setting else None
+        snoozes.append(
+            {
+                "commitment_id": row.id,
+                "until": row.snoozed_until,
+                "note": note,
+                "actor": setting.actor if setting else None,
+            }
+        )
+    running = list(conn.execute(select(Silence).where(Silence.until > now).order_by(Silence.tag)))
+    counts = dict.fromkeys((row.tag for row in running), 0)
+    if counts:
+        # Tags live in a JSON list: counted here, not in SQL, the same way on every engine.
+        for tags in conn.scalars(select(Commitment.tags)):
+            for tag in set(tags or ()) & counts.keys():
+                counts[tag] += 1
+    silences = [
+        {
+            "tag": row.tag,
+            "until": row.until,
+            "note": row.note,
+            "actor": row.actor,
+            "pledges": counts[row.tag],
+        }
+        for row in running
+    ]
+    return snoozes, silences
 
 
 def _in_use(conn: Connection, tag: str) -> bool:

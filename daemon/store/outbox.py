@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Row,
     Select,
     String,
     bindparam,
@@ -335,40 +336,45 @@ def next_attempt_at(
 
 def listing(conn: Connection, state: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
     """Return deliveries, newest first, as the CLI and API print them."""
-    stmt = (
-        select(
-            Delivery.id,
-            Event.commitment_id,
-            Delivery.event_id,
-            Event.type,
-            Delivery.webhook,
-            Delivery.state,
-            Delivery.attempts,
-            Delivery.next_attempt_at,
-            Delivery.last_status,
-            Delivery.last_error,
-        )
-        .join(Event, Event.id == Delivery.event_id)
-        .order_by(Delivery.created_at.desc(), Delivery.id)
-        .limit(limit)
-    )
+    stmt = _LISTED.order_by(Delivery.created_at.desc(), Delivery.id).limit(limit)
     if state is not None:
         stmt = stmt.where(Delivery.state == state)
-    return [
-        {
-            "id": row.id,
-            "commitment_id": row.commitment_id,
-            "event_id": row.event_id,
-            "type": row.type,
-            "webhook": row.webhook,
-            "state": row.state,
-            "attempts": row.attempts,
-            "next_attempt_at": row.next_attempt_at.isoformat() if row.state == "pending" else None,
-            "last_status": row.last_status,
-            "last_error": row.last_error,
-        }
-        for row in conn.execute(stmt)
-    ]
+    return [_listed(row) for row in conn.execute(stmt)]
+
+
+def delivery(conn: Connection, delivery_id: str) -> dict[str, Any] | None:
+    """Return one delivery as `listing` shows it, or None when no delivery has that id."""
+    row = conn.execute(_LISTED.where(Delivery.id == delivery_id)).first()
+    return None if row is None else _listed(row)
+
+
+_LISTED = select(
+    Delivery.id,
+    Event.commitment_id,
+    Delivery.event_id,
+    Event.type,
+    Delivery.webhook,
+    Delivery.state,
+    Delivery.attempts,
+    Delivery.next_attempt_at,
+    Delivery.last_status,
+    Delivery.last_error,
+).join(Event, Event.id == Delivery.event_id)
+
+
+def _listed(row: Row) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "commitment_id": row.commitment_id,
+        "event_id": row.event_id,
+        "type": row.type,
+        "webhook": row.webhook,
+        "state": row.state,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at.isoformat() if row.state == "pending" else None,
+        "last_status": row.last_status,
+        "last_error": row.last_error,
+    }
 
 
 def backlog(conn: Connection, now: datetime, held: Sequence[str] = ()) -> dict[str, Any]:

@@ -8,7 +8,7 @@ snooze, silence) and `cursors` (the planner's cursors).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -275,14 +275,17 @@ def summary(conn: Connection) -> tuple[int, datetime | None]:
 
 
 def upcoming(
-    conn: Connection, policy: Policy, now: datetime, until: datetime
+    conn: Connection, policy: Policy, now: datetime, until: datetime, *, only: str | None = None
 ) -> list[tuple[Pledge, schedule.Outgoing]]:
-    """Return the notices that go out in (now, until] for every pledge, in time order.
+    """Return the notices that go out in (now, until] for every pledge (or pledge `only`), in time order.
 
     Only pledges the planner looks at before `until` can have one there: an
     index range (a held pledge is looked at when its hold ends).
     """
-    ids = list(conn.scalars(select(Commitment.id).where(Commitment.next_notice_at <= until)))
+    stmt = select(Commitment.id).where(Commitment.next_notice_at <= until)
+    if only is not None:
+        stmt = stmt.where(Commitment.id == only)
+    ids = list(conn.scalars(stmt))
     found = []
     for stored in (get(conn, i) for i in ids):
         for notice in schedule.outgoing(
@@ -291,3 +294,33 @@ def upcoming(
             found.append((stored.pledge, notice))
     found.sort(key=lambda pair: (pair[1].at, pair[0].id))
     return found
+
+
+def chunks(
+    conn: Connection,
+    *,
+    statuses: Collection[Status] = (),
+    kinds: Collection[Kind] = (),
+    size: int = 500,
+    after: str | None = None,
+) -> Iterator[list[Stored]]:
+    """Yield the stored pledges (those with one of `statuses` and `kinds`, if given) by id, `size` at a time.
+
+    Keyset pages on the primary key, from the first id past `after` (None: the
+    first): each chunk is one index range read, and no more than `size`
+    pledges are held at once.
+    """
+    stmt = select(Commitment.__table__).order_by(Commitment.id).limit(size)
+    if statuses:
+        stmt = stmt.where(Commitment.status.in_([s.value for s in statuses]))
+    if kinds:
+        stmt = stmt.where(Commitment.kind.in_([k.value for k in kinds]))
+    while True:
+        page = stmt if after is None else stmt.where(Commitment.id > after)
+        rows = list(conn.execute(page))
+        if not rows:
+            return
+        yield _stored(conn, rows)
+        if len(rows) < size:
+            return
+        after = rows[-1].id

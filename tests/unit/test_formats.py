@@ -126,6 +126,7 @@ CASES: dict[str, dict[str, Any]] = {
         evidence="council minutes #12",
         actor="@here",
     ),
+    "test": documents.test_body(datetime(2016, 8, 1, 9, tzinfo=UTC)),
     "instant": documents.notice_body(
         AUDIT,
         Notice(
