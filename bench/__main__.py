@@ -43,6 +43,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "delay_window": 60.0,
         "burst": 10_000,
         "webhooks_burst": 100,
+        "webhooks_idle": 60.0,
         "ceiling_threads": [16, 4],
         "baseline_jobs": [10_000, 100_000],
         "baseline_due": 200,
@@ -61,6 +62,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "delay_window": 15.0,
         "burst": 500,
         "webhooks_burst": 20,
+        "webhooks_idle": 4.0,
         "ceiling_threads": [16, 4],
         "baseline_jobs": [500, 2_000],
         "baseline_due": 50,
@@ -119,6 +121,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help=f"notices due at one instant, each to {webhooks.WEBHOOKS} webhooks",
     )
+    add("--webhooks-idle", type=float, help="seconds of idle CPU measurement per webhook count")
     add("--ceiling-threads", type=_sizes, metavar="N,N", help="thread counts of the bare loop")
     add(
         "--baseline-jobs",
@@ -338,7 +341,7 @@ def _webhooks(run: Run) -> None:
                     run.receiver,
                     run.folder,
                     webhooks=hooks,
-                    idle=args.idle,
+                    idle=args.webhooks_idle,
                     settle=args.settle,
                 )
 

@@ -290,8 +290,8 @@ def _fan_out_rows(r: dict[str, Any]) -> list[Row]:
         Row(
             "webhooks",
             case,
-            "send runs over the burst: count, mean (daemon /metrics, wall)",
-            f"{r['send_runs']}, {_fmt(r['send_run_ms'], 'ms', 1)}",
+            "send drain over the burst: runs, wall time in all (daemon /metrics)",
+            f"{r['send_runs']}, {_fmt(r['send_run_seconds'], 's', 2)}",
         ),
     ]
 
@@ -329,6 +329,14 @@ def _idle_webhooks_rows(r: dict[str, Any], found: list[dict[str, Any]]) -> list[
                 f"{_fmt(r[f'turn_{clock}_p50_ms'], 'ms', 3)}",
             )
         )
+    table.append(
+        Row(
+            "webhooks",
+            case,
+            "first turn, in-process (connect, compile): CPU / wall",
+            f"{_fmt(r['first_turn_cpu_ms'], 'ms', 1)} / {_fmt(r['first_turn_wall_ms'], 'ms', 1)}",
+        )
+    )
     one = next(
         (
             o
