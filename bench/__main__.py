@@ -223,6 +223,22 @@ class Run:
         with scratch as url:
             yield Database("postgresql", url)
 
+    def burst(
+        self,
+        engine: str,
+        name: str,
+        measure: Callable[..., dict[str, Any]],
+        count: int,
+        made: list[Database] | None = None,
+    ) -> dict[str, Any]:
+        """Measure `count` pledges due at one instant on a new database (`made` keeps it)."""
+        with self.database(engine, name, keep=made is not None) as db:
+            if made is not None:
+                made.append(db)
+            return measure(
+                db, self.receiver, self.folder, count=count, lead=self.lead(engine, count)
+            )
+
     def engines(self, wanted: list[str]) -> list[str]:
         """Return the engines of `wanted` this run can use (PostgreSQL only when it answers)."""
         return [e for e in wanted if e != "postgresql" or not self.postgres_missing]
@@ -299,18 +315,11 @@ def _delay(run: Run) -> None:
 def _burst(run: Run) -> None:
     args = run.args
     for engine in run.engines(args.engines):
-
-        def work(engine: str = engine) -> dict[str, Any]:
-            with run.database(engine, "burst") as db:
-                return burst.measure(
-                    db,
-                    run.receiver,
-                    run.folder,
-                    count=args.burst,
-                    lead=run.lead(engine, args.burst),
-                )
-
-        run.attempt("burst", f"{engine}, {args.burst:,} notices", work)
+        run.attempt(
+            "burst",
+            f"{engine}, {args.burst:,} notices",
+            lambda engine=engine: run.burst(engine, "burst", burst.measure, args.burst),
+        )
 
 
 def _webhooks(run: Run) -> None:
@@ -318,19 +327,14 @@ def _webhooks(run: Run) -> None:
     for engine in run.engines(args.engines):
         made: list[Database] = []  # the burst's database, idle afterwards
 
-        def fan_out(engine: str = engine, made: list[Database] = made) -> dict[str, Any]:
-            with run.database(engine, "webhooks", keep=True) as db:
-                made.append(db)
-                return webhooks.fan_out(
-                    db,
-                    run.receiver,
-                    run.folder,
-                    count=args.webhooks_burst,
-                    lead=run.lead(engine, args.webhooks_burst),
-                )
-
         count = f"{args.webhooks_burst:,} x {webhooks.WEBHOOKS}"
-        run.attempt("webhooks", f"{engine}, {count} webhooks at one instant", fan_out)
+        run.attempt(
+            "webhooks",
+            f"{engine}, {count} webhooks at one instant",
+            lambda engine=engine, made=made: run.burst(
+                engine, "webhooks", webhooks.fan_out, args.webhooks_burst, made
+            ),
+        )
         for hooks in webhooks.IDLE_WEBHOOKS:
 
             def idle(hooks: int = hooks, made: list[Database] = made) -> dict[str, Any]:

@@ -123,14 +123,7 @@ def _scale_rows(found: list[dict[str, Any]]) -> list[Row]:
                 f"<= {RSS_MB:g} MB at 1M",
                 _judge(r["rss_mb"], lambda v: v <= RSS_MB),
             ),
-            Row(
-                "scale",
-                case,
-                f"CPU over {r['idle_seconds']:.0f} s idle",
-                _fmt(r["idle_cpu_percent"], "% of a core", 3),
-                f"<= {IDLE_CPU_PERCENT:g} %",
-                _judge(r["idle_cpu_percent"], lambda v: v <= IDLE_CPU_PERCENT),
-            ),
+            _idle_cpu("scale", case, r),
             Row(
                 "scale",
                 case,
@@ -148,6 +141,18 @@ def _scale_rows(found: list[dict[str, Any]]) -> list[Row]:
                 )
             )
     return table
+
+
+def _idle_cpu(scenario: str, case: str, r: dict[str, Any]) -> Row:
+    """The daemon's CPU over its idle window, against the target."""
+    return Row(
+        scenario,
+        case,
+        f"CPU over {r['idle_seconds']:.0f} s idle",
+        _fmt(r["idle_cpu_percent"], "% of a core", 3),
+        f"<= {IDLE_CPU_PERCENT:g} %",
+        _judge(r["idle_cpu_percent"], lambda v: v <= IDLE_CPU_PERCENT),
+    )
 
 
 def _delay_rows(found: list[dict[str, Any]]) -> list[Row]:
@@ -298,16 +303,7 @@ def _fan_out_rows(r: dict[str, Any]) -> list[Row]:
 
 def _idle_webhooks_rows(r: dict[str, Any], found: list[dict[str, Any]]) -> list[Row]:
     case = f"{r['engine']}, idle, {r['webhooks']} webhook{'s' if r['webhooks'] > 1 else ''}"
-    table = [
-        Row(
-            "webhooks",
-            case,
-            f"CPU over {r['idle_seconds']:.0f} s idle",
-            _fmt(r["idle_cpu_percent"], "% of a core", 3),
-            f"<= {IDLE_CPU_PERCENT:g} %",
-            _judge(r["idle_cpu_percent"], lambda v: v <= IDLE_CPU_PERCENT),
-        )
-    ]
+    table = [_idle_cpu("webhooks", case, r)]
     if "tick_ms_from_metrics" in r:
         runs = r["tick_runs_from_metrics"]
         where = "in the window" if r["tick_runs_in_window"] else "since start"
