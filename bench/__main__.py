@@ -1,7 +1,7 @@
 """Run the benchmark: `python -m bench` (full sizes) or `python -m bench --quick`.
 
-Scenarios, in order: scale, delay, burst, ceiling, baseline (see each
-module). Every size is an option; `--quick` only changes the defaults. The
+Scenarios, in order: scale, delay, burst, webhooks, ceiling, baseline (see
+each module). Every size is an option; `--quick` only changes the defaults. The
 results go to bench/results/<date>.json and <date>.md (<date>-quick.* for a
 quick run), and the table is printed. A scenario that fails is recorded with
 its error and the others still run; the exit code is then 1.
@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import baseline, burst, ceiling, delay, machine, processes, report, scale
+from bench import baseline, burst, ceiling, delay, machine, processes, report, scale, webhooks
 from bench.receiver import ReceiverProcess
 from bench.scale import Database
 
-SCENARIOS = ("scale", "delay", "burst", "ceiling", "baseline")
+SCENARIOS = ("scale", "delay", "burst", "webhooks", "ceiling", "baseline")
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Import rate assumed before any was measured, to choose how far ahead notices fall due.
 ASSUMED_IMPORT_RATE = 300.0
@@ -42,6 +42,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "delay_notices": 1_000,
         "delay_window": 60.0,
         "burst": 10_000,
+        "webhooks_burst": 100,
+        "webhooks_idle": 60.0,
         "ceiling_threads": [16, 4],
         "baseline_jobs": [10_000, 100_000],
         "baseline_due": 200,
@@ -59,6 +61,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "delay_notices": 200,
         "delay_window": 15.0,
         "burst": 500,
+        "webhooks_burst": 20,
+        "webhooks_idle": 4.0,
         "ceiling_threads": [16, 4],
         "baseline_jobs": [500, 2_000],
         "baseline_due": 50,
@@ -111,6 +115,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     add("--delay-notices", type=int, help="notices due during the delay scenario")
     add("--delay-window", type=float, help="seconds those notices are spread over")
     add("--burst", type=int, help="notices due at one instant (also the ceiling's count)")
+    add(
+        "--webhooks-burst",
+        type=int,
+        metavar="N",
+        help=f"notices due at one instant, each to {webhooks.WEBHOOKS} webhooks",
+    )
+    add("--webhooks-idle", type=float, help="seconds of idle CPU measurement per webhook count")
     add("--ceiling-threads", type=_sizes, metavar="N,N", help="thread counts of the bare loop")
     add(
         "--baseline-jobs",
@@ -124,7 +135,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--engines",
         type=_names,
         metavar="NAME,NAME",
-        help="engines for delay and burst (sqlite,postgresql)",
+        help="engines for delay, burst and webhooks (sqlite,postgresql)",
     )
     add(
         "--lead", type=float, help="seconds from an import to its first notice (default: estimated)"
@@ -212,6 +223,22 @@ class Run:
         with scratch as url:
             yield Database("postgresql", url)
 
+    def burst(
+        self,
+        engine: str,
+        name: str,
+        measure: Callable[..., dict[str, Any]],
+        count: int,
+        made: list[Database] | None = None,
+    ) -> dict[str, Any]:
+        """Measure `count` pledges due at one instant on a new database (`made` keeps it)."""
+        with self.database(engine, name, keep=made is not None) as db:
+            if made is not None:
+                made.append(db)
+            return measure(
+                db, self.receiver, self.folder, count=count, lead=self.lead(engine, count)
+            )
+
     def engines(self, wanted: list[str]) -> list[str]:
         """Return the engines of `wanted` this run can use (PostgreSQL only when it answers)."""
         return [e for e in wanted if e != "postgresql" or not self.postgres_missing]
@@ -288,18 +315,41 @@ def _delay(run: Run) -> None:
 def _burst(run: Run) -> None:
     args = run.args
     for engine in run.engines(args.engines):
+        run.attempt(
+            "burst",
+            f"{engine}, {args.burst:,} notices",
+            lambda engine=engine: run.burst(engine, "burst", burst.measure, args.burst),
+        )
 
-        def work(engine: str = engine) -> dict[str, Any]:
-            with run.database(engine, "burst") as db:
-                return burst.measure(
-                    db,
+
+def _webhooks(run: Run) -> None:
+    args = run.args
+    for engine in run.engines(args.engines):
+        made: list[Database] = []  # the burst's database, idle afterwards
+
+        count = f"{args.webhooks_burst:,} x {webhooks.WEBHOOKS}"
+        run.attempt(
+            "webhooks",
+            f"{engine}, {count} webhooks at one instant",
+            lambda engine=engine, made=made: run.burst(
+                engine, "webhooks", webhooks.fan_out, args.webhooks_burst, made
+            ),
+        )
+        for hooks in webhooks.IDLE_WEBHOOKS:
+
+            def idle(hooks: int = hooks, made: list[Database] = made) -> dict[str, Any]:
+                if not made:
+                    raise processes.BenchError("no database: the burst could not make one")
+                return webhooks.idle(
+                    made[0],
                     run.receiver,
                     run.folder,
-                    count=args.burst,
-                    lead=run.lead(engine, args.burst),
+                    webhooks=hooks,
+                    idle=args.webhooks_idle,
+                    settle=args.settle,
                 )
 
-        run.attempt("burst", f"{engine}, {args.burst:,} notices", work)
+            run.attempt("webhooks", f"{engine}, idle, {hooks} webhook(s)", idle)
 
 
 def _ceiling(run: Run) -> None:
@@ -350,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             "scale": _scale,
             "delay": _delay,
             "burst": _burst,
+            "webhooks": _webhooks,
             "ceiling": _ceiling,
             "baseline": _baseline,
         }

@@ -29,16 +29,24 @@ JITTER = 0.4
 KNOWN_AFTER = timedelta(seconds=1)
 
 
-def settings_for(db: Database, receiver: ReceiverProcess, path: str) -> dict[str, str]:
-    """Return the daemon's settings: one signed webhook to the receiver, one notice per pledge."""
-    return {
+def settings_for(
+    db: Database, receiver: ReceiverProcess, path: str | dict[str, str]
+) -> dict[str, str]:
+    """Return the daemon's settings: signed webhooks to the receiver, one notice per pledge.
+
+    `path` is where the one webhook, `bench`, posts; or a webhook name -> path
+    for each of several.
+    """
+    settings = {
         "PLEDGEWATCH_DATABASE_URL": db.url,
-        "PLEDGEWATCH_WEBHOOKS__BENCH__URL": receiver.url + path,
-        "PLEDGEWATCH_WEBHOOKS__BENCH__SECRET": processes.SECRET,
         "PLEDGEWATCH_ALLOW_PRIVATE_TARGETS": "true",
         "PLEDGEWATCH_REMINDER_OFFSETS": "",
         "PLEDGEWATCH_OVERDUE_REPEAT": "365d",
     }
+    for name, to in (path if isinstance(path, dict) else {"bench": path}).items():
+        settings[f"PLEDGEWATCH_WEBHOOKS__{name.upper()}__URL"] = receiver.url + to
+        settings[f"PLEDGEWATCH_WEBHOOKS__{name.upper()}__SECRET"] = processes.SECRET
+    return settings
 
 
 def ensure_watched(db: Database, count: int, folder: Path) -> None:

@@ -232,20 +232,34 @@ class ReceiverProcess:
 
     def count(self, path: str) -> int:
         """Return how many requests `path` has received."""
-        return int(self._client.get("/_stats").json()["paths"].get(path, 0))
+        return self.counts([path])[path]
+
+    def counts(self, paths: list[str]) -> dict[str, int]:
+        """Return how many requests each of `paths` has received (one call)."""
+        seen = self._client.get("/_stats").json()["paths"]
+        return {path: int(seen.get(path, 0)) for path in paths}
 
     def wait_for(self, path: str, count: int, timeout: float, quiet: float = 1.0) -> int:
         """Wait (bounded) until `path` has `count` requests, then `quiet` s more; return the count.
 
         The extra quiet second lets a late duplicate arrive before the dump.
         """
+        return self.wait_for_each([path], count, timeout, quiet)[path]
+
+    def wait_for_each(
+        self, paths: list[str], count: int, timeout: float, quiet: float = 1.0
+    ) -> dict[str, int]:
+        """Wait (bounded) until each of `paths` has `count` requests, then `quiet` s more.
+
+        Returns the count of each path.
+        """
         deadline = time.monotonic() + timeout
-        seen = self.count(path)
-        while seen < count and time.monotonic() < deadline:
+        seen = self.counts(paths)
+        while min(seen.values(), default=count) < count and time.monotonic() < deadline:
             time.sleep(0.1)
-            seen = self.count(path)
+            seen = self.counts(paths)
         time.sleep(quiet)
-        return self.count(path)
+        return self.counts(paths)
 
     def dump(self, path: str) -> list[dict[str, Any]]:
         """Return the decoded requests to `path` (see Store.dump)."""

@@ -22,6 +22,7 @@ IDLE_CPU_PERCENT = 0.5  # of one core
 DELAY_P50_MS = 10.0
 DELAY_P99_MS = 50.0
 BURST_SHARE = 0.8  # of the bare loop's rate
+IDLE_TURN_RATIO = 2.0  # the idle turn with 100 webhooks against the one with 1, CPU
 
 
 def summary(values: Sequence[float]) -> dict[str, float | int | None]:
@@ -79,6 +80,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
     table += _delay_rows(results.get("delay", []))
     ceiling = _best_ceiling(results.get("ceiling", []))
     table += _burst_rows(results.get("burst", []), ceiling)
+    table += _webhooks_rows(results.get("webhooks", []))
     table += _ceiling_rows(results.get("ceiling", []))
     table += _baseline_rows(
         results.get("baseline", []), results.get("scale", []), results.get("delay", [])
@@ -121,14 +123,7 @@ def _scale_rows(found: list[dict[str, Any]]) -> list[Row]:
                 f"<= {RSS_MB:g} MB at 1M",
                 _judge(r["rss_mb"], lambda v: v <= RSS_MB),
             ),
-            Row(
-                "scale",
-                case,
-                f"CPU over {r['idle_seconds']:.0f} s idle",
-                _fmt(r["idle_cpu_percent"], "% of a core", 3),
-                f"<= {IDLE_CPU_PERCENT:g} %",
-                _judge(r["idle_cpu_percent"], lambda v: v <= IDLE_CPU_PERCENT),
-            ),
+            _idle_cpu("scale", case, r),
             Row(
                 "scale",
                 case,
@@ -146,6 +141,18 @@ def _scale_rows(found: list[dict[str, Any]]) -> list[Row]:
                 )
             )
     return table
+
+
+def _idle_cpu(scenario: str, case: str, r: dict[str, Any]) -> Row:
+    """The daemon's CPU over its idle window, against the target."""
+    return Row(
+        scenario,
+        case,
+        f"CPU over {r['idle_seconds']:.0f} s idle",
+        _fmt(r["idle_cpu_percent"], "% of a core", 3),
+        f"<= {IDLE_CPU_PERCENT:g} %",
+        _judge(r["idle_cpu_percent"], lambda v: v <= IDLE_CPU_PERCENT),
+    )
 
 
 def _delay_rows(found: list[dict[str, Any]]) -> list[Row]:
@@ -215,7 +222,7 @@ def _burst_rows(found: list[dict[str, Any]], ceiling: dict[str, Any] | None) -> 
                 f">= {BURST_SHARE:g}",
                 _judge(share, lambda v: v >= BURST_SHARE),
             ),
-            Row("burst", case, "lost", str(r["lost"]), "0", _judge(r["lost"], lambda v: v == 0)),
+            _none("burst", case, "lost", r["lost"]),
             Row(
                 "burst",
                 case,
@@ -224,21 +231,129 @@ def _burst_rows(found: list[dict[str, Any]], ceiling: dict[str, Any] | None) -> 
                 "0",
                 _judge(r["duplicates"] + r["duplicates_by_pledge"], lambda v: v == 0),
             ),
-            Row(
-                "burst",
-                case,
-                "bad signatures",
-                str(r["bad_signatures"]),
-                "0",
-                _judge(r["bad_signatures"], lambda v: v == 0),
-            ),
-            Row(
-                "burst",
-                case,
-                "CPU busy: daemon / receiver",
-                f"{_fmt(r['daemon_busy_percent'], '%', 0)} / {_fmt(r['receiver_busy_percent'], '%', 0)}",
-            ),
+            *_signed_and_busy("burst", case, r),
         ]
+    return table
+
+
+def _none(scenario: str, case: str, measure: str, count: int) -> Row:
+    """A count whose target is 0."""
+    return Row(scenario, case, measure, str(count), "0", _judge(count, lambda v: v == 0))
+
+
+def _signed_and_busy(scenario: str, case: str, r: dict[str, Any]) -> list[Row]:
+    """The last rows of a burst: signatures that did not verify, and the CPU it took."""
+    return [
+        _none(scenario, case, "bad signatures", r["bad_signatures"]),
+        Row(
+            scenario,
+            case,
+            "CPU busy: daemon / receiver",
+            f"{_fmt(r['daemon_busy_percent'], '%', 0)} / {_fmt(r['receiver_busy_percent'], '%', 0)}",
+        ),
+    ]
+
+
+def _webhooks_rows(found: list[dict[str, Any]]) -> list[Row]:
+    """A burst fanned out to many webhooks, then the idle cost with 1 and with many."""
+    table = []
+    for r in found:
+        if "notices" in r:
+            table += _fan_out_rows(r)
+        else:
+            table += _idle_webhooks_rows(r, found)
+    return table
+
+
+def _fan_out_rows(r: dict[str, Any]) -> list[Row]:
+    case = f"{r['engine']}, {r['notices']:,} x {r['webhooks']} webhooks at one instant"
+    if r["instant_passed_before_import_ended"]:
+        case += " (the instant passed during the import: raise --lead)"
+    first, last = r["first_webhook_done_seconds"], r["last_webhook_done_seconds"]
+    return [
+        Row("webhooks", case, "instant to last arrival", _fmt(r["last_arrival_seconds"], "s", 2)),
+        Row(
+            "webhooks",
+            case,
+            f"deliveries/s ({r['deliveries']:,} deliveries)",
+            _fmt(r["deliveries_per_second"], "/s", 0),
+        ),
+        Row(
+            "webhooks",
+            case,
+            "webhook done: first / last",
+            f"{_fmt(first, 's', 2)} / {_fmt(last, 's', 2)}",
+        ),
+        _none(
+            "webhooks",
+            case,
+            f"lost (counted per webhook path; {r['webhooks_short']} short)",
+            r["lost"],
+        ),
+        _none("webhooks", case, "duplicates (by webhook-id)", r["duplicates"]),
+        *_signed_and_busy("webhooks", case, r),
+        Row(
+            "webhooks",
+            case,
+            "send drain over the burst: runs, wall time in all (daemon /metrics)",
+            f"{r['send_runs']}, {_fmt(r['send_run_seconds'], 's', 2)}",
+        ),
+    ]
+
+
+def _idle_webhooks_rows(r: dict[str, Any], found: list[dict[str, Any]]) -> list[Row]:
+    case = f"{r['engine']}, idle, {r['webhooks']} webhook{'s' if r['webhooks'] > 1 else ''}"
+    table = [_idle_cpu("webhooks", case, r)]
+    if "tick_ms_from_metrics" in r:
+        runs = r["tick_runs_from_metrics"]
+        where = "in the window" if r["tick_runs_in_window"] else "since start"
+        table.append(
+            Row(
+                "webhooks",
+                case,
+                f"send run, mean (daemon /metrics, wall; {runs} run{'s' if runs > 1 else ''} {where})",
+                _fmt(r["tick_ms_from_metrics"], "ms", 2),
+            )
+        )
+    for clock, label in (("cpu", "CPU"), ("wall", "wall")):
+        table.append(
+            Row(
+                "webhooks",
+                case,
+                f"idle turn, in-process Dispatcher._turn x {r['turns']}: {label}, mean / p50",
+                f"{_fmt(r[f'turn_{clock}_ms'], 'ms', 3)} / "
+                f"{_fmt(r[f'turn_{clock}_p50_ms'], 'ms', 3)}",
+            )
+        )
+    table.append(
+        Row(
+            "webhooks",
+            case,
+            "first turn, in-process (connect, compile): CPU / wall",
+            f"{_fmt(r['first_turn_cpu_ms'], 'ms', 1)} / {_fmt(r['first_turn_wall_ms'], 'ms', 1)}",
+        )
+    )
+    one = next(
+        (
+            o
+            for o in found
+            if o["engine"] == r["engine"] and o.get("webhooks") == 1 and "turns" in o
+        ),
+        None,
+    )
+    if one is not None and r["webhooks"] > 1 and one["turn_cpu_ms"]:
+        ratio = r["turn_cpu_ms"] / one["turn_cpu_ms"]
+        wall = r["turn_wall_p50_ms"] / one["turn_wall_p50_ms"] if one["turn_wall_p50_ms"] else None
+        table.append(
+            Row(
+                "webhooks",
+                case,
+                "idle turn against 1 webhook's: CPU mean (wall p50)",
+                f"{_fmt(ratio, 'x', 2)} ({_fmt(wall, 'x', 2)})",
+                f"<= {IDLE_TURN_RATIO:g}x",
+                _judge(ratio, lambda v: v <= IDLE_TURN_RATIO),
+            )
+        )
     return table
 
 

@@ -68,22 +68,7 @@ def measure(
     try:
         result["ready_seconds"] = round(daemon.ready_seconds, 3)
         result["ready_via"] = daemon.ready_via
-        time.sleep(settle)  # the first plan pass and the HTTP server's warm-up are not idle
-        ticks = _plan_ticks(daemon.metrics())
-        cpu_before, started = daemon.cpu_seconds(), time.monotonic()
-        time.sleep(idle)
-        cpu, wall = daemon.cpu_seconds() - cpu_before, time.monotonic() - started
-        memory = daemon.memory_mb()
-        result.update(
-            idle_seconds=round(wall, 2),
-            idle_cpu_seconds=round(cpu, 3),
-            idle_cpu_percent=round(100 * cpu / wall, 3),
-            rss_mb=round(memory["rss"], 1),
-            peak_rss_mb=round(memory["peak"], 1),
-        )
-        tick = _tick_ms(ticks, _plan_ticks(daemon.metrics()))
-        if tick is not None:
-            result["tick_ms_from_metrics"] = round(tick, 3)
+        result.update(idle_window(daemon, idle=idle, settle=settle))
     finally:
         code = daemon.stop()
     if code != 0:
@@ -140,14 +125,43 @@ def _planner_pass(url: str) -> dict[str, Any]:
     }
 
 
-def _plan_ticks(text: str | None) -> tuple[float, float] | None:
-    """Return (sum of seconds, count) of the daemon's plan drain runs, from Prometheus text."""
+def idle_window(
+    daemon: processes.Daemon, *, idle: float, settle: float, drain: str = "plan"
+) -> dict[str, Any]:
+    """Wait `settle` s, then measure the daemon's CPU over `idle` s; its memory; a drain's mean run.
+
+    The drain's mean run (wall time, from /metrics) covers the runs in the
+    window, or every run since start when none ran in it.
+    """
+    time.sleep(settle)  # the first plan pass and the HTTP server's warm-up are not idle
+    ticks = drain_ticks(daemon.metrics(), drain)
+    cpu_before, started = daemon.cpu_seconds(), time.monotonic()
+    time.sleep(idle)
+    cpu, wall = daemon.cpu_seconds() - cpu_before, time.monotonic() - started
+    memory = daemon.memory_mb()
+    result: dict[str, Any] = {
+        "idle_seconds": round(wall, 2),
+        "idle_cpu_seconds": round(cpu, 3),
+        "idle_cpu_percent": round(100 * cpu / wall, 3),
+        "rss_mb": round(memory["rss"], 1),
+        "peak_rss_mb": round(memory["peak"], 1),
+    }
+    tick = tick_ms(ticks, drain_ticks(daemon.metrics(), drain))
+    if tick is not None:
+        result["tick_ms_from_metrics"] = round(tick[0], 3)
+        result["tick_runs_from_metrics"] = tick[1]
+        result["tick_runs_in_window"] = tick[2]
+    return result
+
+
+def drain_ticks(text: str | None, drain: str) -> tuple[float, float] | None:
+    """Return (sum of seconds, count) of the daemon's runs of `drain`, from Prometheus text."""
     if not text:
         return None
     found = {}
     for part in ("sum", "count"):
         match = re.search(
-            rf'^pledgewatch_tick_duration_seconds_{part}{{drain="plan"}} (\S+)$', text, re.M
+            rf'^pledgewatch_tick_duration_seconds_{part}{{drain="{drain}"}} (\S+)$', text, re.M
         )
         if match is None:
             return None
@@ -155,10 +169,16 @@ def _plan_ticks(text: str | None) -> tuple[float, float] | None:
     return found["sum"], found["count"]
 
 
-def _tick_ms(before: tuple[float, float] | None, after: tuple[float, float] | None) -> float | None:
-    """Return the mean plan run in ms: over the idle window if any ran in it, else since start."""
+def tick_ms(
+    before: tuple[float, float] | None, after: tuple[float, float] | None
+) -> tuple[float, int, bool] | None:
+    """Return the mean run in ms, the runs it covers and whether they ran in the idle window.
+
+    Over the idle window if any ran in it, else since start.
+    """
     if after is None or not after[1]:
         return None
     if before is not None and after[1] > before[1]:
-        return 1000 * (after[0] - before[0]) / (after[1] - before[1])
-    return 1000 * after[0] / after[1]
+        runs = after[1] - before[1]
+        return 1000 * (after[0] - before[0]) / runs, int(runs), True
+    return 1000 * after[0] / after[1], int(after[1]), False
