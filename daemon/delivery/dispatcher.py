@@ -223,7 +223,12 @@ class Dispatcher:
         # One statement says which webhooks with room have anything due: only those
         # are claimed from, so idle webhooks cost a probe each, not a claim each.
         earliest = outbox.earliest_due(conn, list(open_))
-        due = {name: left for name, left in open_.items() if _due(earliest.get(name), now)}
+        # The webhook whose oldest due delivery is oldest first: claims stop once the
+        # room is filled, and none waits for long, since its head only grows older.
+        heads = sorted(
+            (at, name) for name in open_ if (at := earliest.get(name)) is not None and at <= now
+        )
+        due = {name: open_[name] for _, name in heads}
         until = now + self._lease_time()
         rows = claims.claim_deliveries(
             conn,
@@ -340,7 +345,3 @@ class Dispatcher:
                     **fields,
                 },
             )
-
-
-def _due(at: datetime | None, now: datetime) -> bool:
-    return at is not None and at <= now

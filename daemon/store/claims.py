@@ -106,7 +106,11 @@ def claim_deliveries(
 
     Each webhook's due deliveries are read on their own index range, so a
     webhook at its cap (left out of `room`) costs nothing however many of its
-    deliveries wait. With `others`, deliveries of any webhook not named there
+    deliveries wait. Webhooks are read in the order `room` gives them, each up
+    to what is left of `limit`, and no further once `limit` rows are found:
+    the rows read grow with the rows leased, not with the webhooks due (the
+    dispatcher names first the webhook whose oldest due delivery is oldest).
+    With `others`, deliveries of any webhook not named there
     (one since removed from the settings) are taken as well, up to the limit.
 
     The lease is the delivery's `next_attempt_at`: a worker that dies leaves a
@@ -118,10 +122,11 @@ def claim_deliveries(
     params = {"now": now, "token": token, "skip": list(skip_ids)}
     found: list[Row] = []
     for webhook, left in room.items():
-        if left > 0:
-            found += conn.execute(
-                _DUE_FOR_WEBHOOK, {**params, "webhook": webhook, "limit": min(left, limit)}
-            )
+        wanted = min(left, limit - len(found))
+        if len(found) >= limit:
+            break
+        if wanted > 0:
+            found += conn.execute(_DUE_FOR_WEBHOOK, {**params, "webhook": webhook, "limit": wanted})
     if others is not None:
         found += conn.execute(_DUE_FOR_OTHERS, {**params, "known": list(others), "limit": limit})
     # Across webhooks the oldest first, as one queue would: none starves the others.

@@ -306,8 +306,9 @@ def _earliest_of(count: int) -> Select[Any]:
         )
         return select(name.label("webhook"), earliest.label("due"))
 
-    arms = [probe(i) for i in range(count)]
-    return arms[0] if count == 1 else union_all(*arms)  # type: ignore[return-value]
+    probes = union_all(*[probe(i) for i in range(count)]).subquery()
+    # Only webhooks with anything pending come back: idle ones cost a probe, not a row.
+    return select(probes.c.webhook, probes.c.due).where(probes.c.due.is_not(None))
 
 
 def earliest_due(conn: Connection, webhooks: Sequence[str]) -> dict[str, datetime | None]:
@@ -315,7 +316,8 @@ def earliest_due(conn: Connection, webhooks: Sequence[str]) -> dict[str, datetim
     if not webhooks:
         return {}
     rows = conn.execute(_earliest_of(len(webhooks)), {f"w{i}": w for i, w in enumerate(webhooks)})
-    return {row.webhook: row.due for row in rows}
+    found = {row.webhook: row.due for row in rows}
+    return {name: found.get(name) for name in webhooks}
 
 
 def next_attempt_at(

@@ -261,6 +261,29 @@ class TestOutbox:
             left = outbox.next_attempt_at(conn, webhooks=["busy"])
         assert left == NOW  # the third of "busy", due since it was written
 
+    def test_a_claim_reads_webhooks_in_the_order_given_and_stops_once_the_limit_is_found(
+        self, engine: Engine
+    ) -> None:
+        self._seed(engine)
+        hooks = {name: WebhookSettings(url=f"https://example.org/{name}") for name in ("a", "b")}
+        events = [
+            outbox.NewEvent(
+                "syria-draft-constitution", NoticeType.OVERDUE, NOW + timedelta(hours=i), {}, []
+            )
+            for i in range(3)
+        ]
+        with connector.write(engine) as conn:
+            outbox.enqueue_all(conn, events, now=NOW, webhooks=hooks)
+        later = NOW + timedelta(minutes=1)
+        lease = later + timedelta(seconds=45)
+        with connector.write(engine) as conn:
+            first = _claim(conn, later, "x", lease, limit=4, room={"b": 3, "a": 3})
+        with connector.read(engine) as conn:
+            left = outbox.earliest_due(conn, ["a", "b"])
+        # "b" first and whole, then only what the limit leaves of "a".
+        assert sorted(row.webhook for row in first) == ["a", "b", "b", "b"]
+        assert left == {"a": NOW, "b": lease}
+
     def test_earliest_due_answers_for_every_webhook_in_one_statement(self, engine: Engine) -> None:
         self._seed(engine)
         hooks = {name: WebhookSettings(url=f"https://example.org/{name}") for name in ("a", "b")}
