@@ -2,7 +2,7 @@
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid input data, 78 configuration error.
 
-One module per group of commands (`pledges`, `holds`, `deliveries`, `service`),
+One module per group of commands (`pledges`, `editing`, `holds`, `deliveries`, `service`),
 and `common` for what they all use: the Typer app, exit codes, settings and
 engine, printing. Each command imports what it uses (the store, SQLAlchemy, the
 seed reader, the daemon): `pledgewatch version` or `--help` loads none of it,
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 
 # Importing a command module registers its commands on the app.
-from daemon.cli import common, deliveries, holds, pledges, service  # noqa: F401
+from daemon.cli import common, deliveries, editing, holds, pledges, service  # noqa: F401
 
 __all__ = ["app", "main"]
 

@@ -63,8 +63,11 @@ def list_(
         str | None, typer.Option("--status", help="Only commitments with this status.")
     ] = None,
     as_json: common.JsonFlag = False,
+    archived: Annotated[
+        bool, typer.Option("--archived", help="The archived commitments instead.")
+    ] = False,
 ) -> None:
-    """List commitments with their next notice and deadline window."""
+    """List commitments with their next notice and deadline window (archived ones left out)."""
     from daemon.model import documents
     from daemon.store import connector, pledges
 
@@ -74,7 +77,7 @@ def list_(
         common.fail(str(exc), common.EXIT_INPUT)
     engine = common.open_engine(common.load_settings(ctx))
     with connector.read(engine) as conn:
-        found = pledges.list_all(conn, wanted)
+        found = pledges.list_all(conn, wanted, archived=archived)
     if as_json:
         common.print_json([documents.commitment_document(s.pledge) for s in found])
         return
@@ -128,6 +131,10 @@ def show(
         rule = detail["check_ins"]["cron"] or detail["check_ins"]["every"] or "the default interval"
         since = common.instant_text(detail["check_ins"]["since"], zone)
         lines.append(f"  check-ins  {rule}, from {since}")
+    if detail["archived_at"]:
+        archived = common.instant_text(detail["archived_at"], zone)
+        undo = f"`pledgewatch archive {commitment_id} --undo` brings it back"
+        lines.append(f"  archived   {archived}: no notices ({undo})")
     if detail["blocked"]:
         lines.append("  waiting    a condition is not met yet: no deadline clock runs")
     if detail["acknowledged"]:

@@ -97,10 +97,16 @@ def create_app(
             body, status_code=503 if status == "fail" else 200, media_type=HEALTH_TYPE
         )
 
-    @app.get("/api/commitments", summary="Every commitment, as webhooks carry it")
-    def list_commitments(status: Status | None = None) -> list[dict[str, Any]]:
+    @app.get(
+        "/api/commitments",
+        summary="Every commitment, as webhooks carry it; the archived ones with archived=true",
+    )
+    def list_commitments(
+        status: Status | None = None, archived: bool = False
+    ) -> list[dict[str, Any]]:
         with connector.read(engine) as conn:
-            return [documents.commitment_document(s.pledge) for s in pledges.list_all(conn, status)]
+            found = pledges.list_all(conn, status, archived=archived)
+            return [documents.commitment_document(s.pledge) for s in found]
 
     @app.get(
         "/api/commitments/{commitment_id}",

@@ -126,7 +126,7 @@ def silence(
         conn.execute(
             insert(Silence).values(tag=tag, until=until, created_at=now, actor=actor, note=note)
         )
-    tagged = [s for s in pledges.list_all(conn) if tag in s.pledge.tags]
+    tagged = [s for s in pledges.list_all(conn, archived=None) if tag in s.pledge.tags]
     _refresh(conn, tagged, policy=policy)
     what = (
         f"tag {tag} silenced until {until.isoformat()}" if until else f"silence on tag {tag} lifted"
