@@ -191,6 +191,16 @@ def refused() -> Iterator[None]:
         fail(str(exc), EXIT_INPUT)
 
 
+def described(engine: Engine, settings: Settings, commitment_id: str) -> tuple[Any, dict[str, Any]]:
+    """Return a stored pledge and its object as `show --json` prints it; exit 2 when not stored."""
+    from daemon.store import connector, pledges
+
+    with connector.read(engine) as conn:
+        with existing(commitment_id):
+            stored = pledges.get(conn, commitment_id)
+        return stored, pledges.describe(conn, stored, settings.policy, system_clock())
+
+
 def actor() -> str:
     """Return who a change made from the command line is recorded as."""
     return f"cli:{getpass.getuser()}"

@@ -8,6 +8,8 @@ refusal names the flag, mapped from the seed field the error names.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -162,11 +164,8 @@ def _report(
 ) -> None:
     """Print the pledge written: `ID: what, next notice ...`, or its object with --json."""
     from daemon.model import documents
-    from daemon.store import connector, pledges
 
-    with connector.read(engine) as conn:
-        stored = pledges.get(conn, commitment_id)
-        detail = pledges.describe(conn, stored, settings.policy, system_clock())
+    stored, detail = common.described(engine, settings, commitment_id)
     if as_json:
         common.print_json(detail)
         return
@@ -176,40 +175,54 @@ def _report(
     typer.echo(f"{commitment_id}: {what}; next notice {shown}")
 
 
-@app.command()
-def add(
-    ctx: typer.Context,
-    commitment_id: Annotated[str, typer.Option("--id", help="The new pledge's id.")],
-    title: Annotated[str, typer.Option("--title", help="What was pledged.")],
+def _field_options(
     kind: Kind = None,
     deadline: Deadline = None,
-    party: Party = None,
-    tag: Tag = None,
+    parties: Party = None,
+    tags: Tag = None,
     description: Description = None,
     reminders: Reminders = None,
     check_in: CheckIn = None,
     every: Every = None,
     cron: Cron = None,
-    requires: Requires = None,
+    conditions: Requires = None,
     deadline_from: DeadlineFrom = None,
     timezone: Timezone = None,
     published: Published = None,
     source_title: SourceTitle = None,
     source_publisher: SourcePublisher = None,
     source_url: SourceUrl = None,
+) -> None:
+    """The options `add` and `edit` both take, declared once (`_taking_field_options`)."""
+
+
+def _taking_field_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command` the options of `_field_options` before its last one; it gets them as `**fields`.
+
+    Typer reads a command's options from its signature: the shared ones are put in it here.
+    """
+    own = inspect.signature(command, eval_str=True).parameters.values()
+    *head, last = [p for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    shared = inspect.signature(_field_options, eval_str=True).parameters.values()
+    command.__signature__ = inspect.Signature([*head, *shared, last])  # type: ignore[attr-defined]
+    return command
+
+
+@app.command()
+@_taking_field_options
+def add(
+    ctx: typer.Context,
+    commitment_id: Annotated[str, typer.Option("--id", help="The new pledge's id.")],
+    title: Annotated[str, typer.Option("--title", help="What was pledged.")],
     as_json: common.JsonFlag = False,
+    **fields: Any,
 ) -> None:
     """Add one pledge, checked as an import checks it; an id already stored is refused."""
     from daemon import seeds
     from daemon.seeds import edits
     from daemon.store import connector, imports
 
-    changes = _changes(
-        id=commitment_id, title=title, kind=kind, deadline=deadline, parties=party, tags=tag,
-        description=description, reminders=reminders, check_in=check_in, every=every, cron=cron,
-        conditions=requires, deadline_from=deadline_from, timezone=timezone, published=published,
-        source_title=source_title, source_publisher=source_publisher, source_url=source_url,
-    )  # fmt: skip
+    changes = _changes(id=commitment_id, title=title, **fields)
     settings = common.load_settings(ctx)
     now = system_clock()
     document = edits.with_changes({}, changes)
@@ -233,27 +246,13 @@ def add(
 
 
 @app.command()
+@_taking_field_options
 def edit(
     ctx: typer.Context,
     commitment_id: common.CommitmentId,
     title: Title = None,
-    kind: Kind = None,
-    deadline: Deadline = None,
-    party: Party = None,
-    tag: Tag = None,
-    description: Description = None,
-    reminders: Reminders = None,
-    check_in: CheckIn = None,
-    every: Every = None,
-    cron: Cron = None,
-    requires: Requires = None,
-    deadline_from: DeadlineFrom = None,
-    timezone: Timezone = None,
-    published: Published = None,
-    source_title: SourceTitle = None,
-    source_publisher: SourcePublisher = None,
-    source_url: SourceUrl = None,
     as_json: common.JsonFlag = False,
+    **fields: Any,
 ) -> None:
     """Change the given fields of a stored pledge, checked as an import checks them.
 
@@ -264,12 +263,7 @@ def edit(
     from daemon.seeds import edits
     from daemon.store import connector, pledges
 
-    changes = _changes(
-        title=title, kind=kind, deadline=deadline, parties=party, tags=tag,
-        description=description, reminders=reminders, check_in=check_in, every=every, cron=cron,
-        conditions=requires, deadline_from=deadline_from, timezone=timezone, published=published,
-        source_title=source_title, source_publisher=source_publisher, source_url=source_url,
-    )  # fmt: skip
+    changes = _changes(title=title, **fields)
     if not changes:
         common.fail(
             "give at least one field to change (see `pledgewatch edit --help`)", common.EXIT_INPUT

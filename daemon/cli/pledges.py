@@ -102,14 +102,10 @@ def show(
 ) -> None:
     """Show one commitment with its history, conditions and next notices."""
     from daemon.model import documents
-    from daemon.store import connector, pledges
 
     settings = common.load_settings(ctx)
     engine = common.open_engine(settings)
-    with connector.read(engine) as conn:
-        with common.existing(commitment_id):
-            stored = pledges.get(conn, commitment_id)
-        detail = pledges.describe(conn, stored, settings.policy, system_clock())
+    stored, detail = common.described(engine, settings, commitment_id)
     if as_json:
         common.print_json(detail)
         return

@@ -84,11 +84,15 @@ class StatusChange(BaseModel):
     )
 
 
-class ArchiveNote(BaseModel):
-    """Why a commitment is archived or brought back; the body may be left out."""
+class Archiving(BaseModel):
+    """Archive a commitment, or bring it back (`undo`), as `pledgewatch archive` does.
+
+    The body may be left out: it archives, with no note.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
+    undo: bool = Field(False, description="Bring it back: its notices start again from now")
     note: Text | None = Field(None, description="Why; kept in its history")
 
 
@@ -255,9 +259,13 @@ def router(
         )
         return detail(commitment_id)
 
-    def archiving(commitment_id: str, body: ArchiveNote | None, *, undo: bool) -> dict[str, Any]:
-        """Archive a commitment (undo: bring it back); answer its detail, 404 or 409."""
-        note = body.note if body else None
+    @api.post(
+        "/commitments/{commitment_id}/archive",
+        summary="Archive a commitment (kept, no more notices, left out of listings), or undo it",
+        responses=_answers(401, 403, 404, 409),
+    )
+    def archive(commitment_id: CommitmentId, body: Archiving | None = None) -> dict[str, Any]:
+        undo, note = (body.undo, body.note) if body else (False, None)
         try:
             with connector.write(engine) as conn:
                 if undo:
@@ -276,22 +284,6 @@ def router(
             extra={"action": action, "commitment": commitment_id},
         )
         return detail(commitment_id)
-
-    @api.post(
-        "/commitments/{commitment_id}/archive",
-        summary="Archive a commitment: kept with its history, no more notices, left out of listings",
-        responses=_answers(401, 403, 404, 409),
-    )
-    def archive(commitment_id: CommitmentId, body: ArchiveNote | None = None) -> dict[str, Any]:
-        return archiving(commitment_id, body, undo=False)
-
-    @api.post(
-        "/commitments/{commitment_id}/unarchive",
-        summary="Bring an archived commitment back; its notices start again from now",
-        responses=_answers(401, 403, 404, 409),
-    )
-    def unarchive(commitment_id: CommitmentId, body: ArchiveNote | None = None) -> dict[str, Any]:
-        return archiving(commitment_id, body, undo=True)
 
     @api.post(
         "/commitments",

@@ -185,7 +185,12 @@ class TestAccess:
             ),
             _post(untouched.url, "/api/commitments", {"id": "new-one", "title": "New"}, headers),
             _post(untouched.url, "/api/commitments/draft-constitution/archive", None, headers),
-            _post(untouched.url, "/api/commitments/draft-constitution/unarchive", None, headers),
+            _post(
+                untouched.url,
+                "/api/commitments/draft-constitution/archive",
+                {"undo": True},
+                headers,
+            ),
             # The token is checked before the body is read: a bad body is not described.
             httpx.post(
                 f"{untouched.url}/api/commitments",
@@ -222,9 +227,8 @@ class TestSchema:
         schema = response.json()
         assert schema["info"]["title"] == "pledgewatch"
         assert "/api/commitments/{commitment_id}/status" in schema["paths"]
-        for undo in ("archive", "unarchive"):
-            answers = schema["paths"][f"/api/commitments/{{commitment_id}}/{undo}"]["post"]
-            assert {"200", "401", "403", "404", "409"} <= set(answers["responses"])
+        answers = schema["paths"]["/api/commitments/{commitment_id}/archive"]["post"]
+        assert {"200", "401", "403", "404", "409"} <= set(answers["responses"])
 
 
 class TestStatus:
@@ -368,11 +372,12 @@ class TestArchive:
         assert again.status_code == 409, again.text
         assert "draft-constitution: already archived" in again.json()["detail"]
 
-        back = _post(daemon.url, f"{path}/unarchive", None, AUTH)
+        back = _post(daemon.url, f"{path}/archive", {"undo": True, "note": "back"}, AUTH)
         assert back.status_code == 200, back.text
         assert back.json()["archived_at"] is None
         assert back.json()["next_notice_at"] == before["next_notice_at"]
-        assert _post(daemon.url, f"{path}/unarchive", None, AUTH).status_code == 409
+        assert back.json()["history"][-1]["note"] == "unarchived: back"
+        assert _post(daemon.url, f"{path}/archive", {"undo": True}, AUTH).status_code == 409
         assert "action=api_commitment_archived commitment=draft-constitution" in daemon.output()
 
     def test_an_unknown_id_is_404_and_a_bad_body_422(self, untouched: process.Daemon) -> None:

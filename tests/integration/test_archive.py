@@ -19,15 +19,15 @@ NOW = datetime(2016, 3, 25, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=3)
 POLICY = Policy(reminder_offsets=(timedelta(days=7),), overdue_repeat=timedelta(days=7))
 COMMITMENTS: list[dict[str, Any]] = [
-    {"id": "draft", "title": "Draft constitution", "deadline": "by August", "tags": ["syria"]},
-    {"id": "watch", "title": "Ceasefire holds", "kind": "ongoing", "check_in": "14d"},
+    {"id": "draft", "title": "A draft text", "deadline": "by September", "tags": ["talks"]},
+    {"id": "watch", "title": "The truce holds", "kind": "ongoing", "check_in": "7d"},
     {
         "id": "sanctions",
-        "title": "Lift sanctions",
+        "title": "Sanctions lifted",
         "kind": "conditional",
-        "conditions": [{"requires": "draft"}],
-        "deadline": "within 6 months",
+        "deadline": "within 3 months",
         "deadline_from": "conditions",
+        "conditions": [{"requires": "draft"}],
     },
 ]
 
@@ -130,12 +130,12 @@ def test_bringing_one_back_starts_its_notices_again_from_then(stored: Engine) ->
 
 def test_a_reimport_and_a_replan_plan_nothing_for_an_archived_pledge(stored: Engine) -> None:
     _archive(stored, "draft")
-    _import(stored, [{**COMMITMENTS[0], "title": "Draft a constitution", "deadline": "by May"}])
+    _import(stored, [{**COMMITMENTS[0], "title": "A new draft", "deadline": "by May"}])
     with connector.write(stored) as conn:
         moved, _ = cursors.replan(conn, POLICY, Policy(), now=NOW)
         found = pledges.get(conn, "draft")
     assert moved == 0
-    assert found.pledge.title == "Draft a constitution" and found.pledge.archived
+    assert found.pledge.title == "A new draft" and found.pledge.archived
     assert found.next_notice_at is None
 
 
