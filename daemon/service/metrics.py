@@ -293,7 +293,8 @@ class TableCollector(Collector):
                 ).all()
                 statuses = {status: count for status, count in by_status}
                 for status, count in archived:
-                    statuses[status] -= count
+                    # Never below 0, should a change commit between the two reads.
+                    statuses[status] = max(statuses.get(status, 0) - count, 0)
                 if token is not None:
                     self._statuses = (token, statuses)
         return _Tables(

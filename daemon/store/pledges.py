@@ -271,7 +271,7 @@ def summary(conn: Connection) -> tuple[int, datetime | None]:
     """
     count = conn.scalar(select(func.count()).select_from(Commitment))
     earliest = conn.scalar(select(func.min(Commitment.next_notice_at)))
-    return int(count or 0) - archived_count(conn), earliest
+    return max(int(count or 0) - archived_count(conn), 0), earliest
 
 
 def archived_count(conn: Connection) -> int:
