@@ -37,9 +37,12 @@ HELP_ORDER = (
     "migrate",
     "extract",
     "import",
+    "add",
+    "edit",
     "list",
     "show",
     "set-status",
+    "archive",
     "ack",
     "snooze",
     "silence",
@@ -259,6 +262,16 @@ def refused() -> Iterator[None]:
         yield
     except refusals.Refused as exc:
         fail(str(exc), EXIT_INPUT)
+
+
+def described(engine: Engine, settings: Settings, commitment_id: str) -> tuple[Any, dict[str, Any]]:
+    """Return a stored pledge and its object as `show --json` prints it; exit 2 when not stored."""
+    from daemon.store import connector, pledges
+
+    with connector.read(engine) as conn:
+        with existing(commitment_id):
+            stored = pledges.get(conn, commitment_id)
+        return stored, pledges.describe(conn, stored, settings.policy, system_clock())
 
 
 def actor() -> str:

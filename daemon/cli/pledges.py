@@ -67,8 +67,11 @@ def list_(
     due_within: filters.DueWithin = None,
     search: filters.Search = None,
     as_json: common.JsonFlag = False,
+    archived: Annotated[
+        bool, typer.Option("--archived", help="The archived commitments instead.")
+    ] = False,
 ) -> None:
-    """List commitments with their next notice and deadline window.
+    """List commitments with their next notice and deadline window (archived ones left out).
 
     The options combine: a commitment is listed when it meets every one given.
     """
@@ -89,7 +92,9 @@ def list_(
     with connector.read(engine) as conn:
         found = [
             s
-            for chunk in pledges.chunks(conn, statuses=wanted.statuses, kinds=wanted.kinds)
+            for chunk in pledges.chunks(
+                conn, statuses=wanted.statuses, kinds=wanted.kinds, archived=archived
+            )
             for s in chunk
             if wanted.matches(s.pledge, now)
         ]
@@ -117,14 +122,10 @@ def show(
 ) -> None:
     """Show one commitment with its history, conditions and next notices."""
     from daemon.model import documents
-    from daemon.store import connector, pledges
 
     settings = common.load_settings(ctx)
     engine = common.open_engine(settings)
-    with connector.read(engine) as conn:
-        with common.existing(commitment_id):
-            stored = pledges.get(conn, commitment_id)
-        detail = pledges.describe(conn, stored, settings.policy, system_clock())
+    stored, detail = common.described(engine, settings, commitment_id)
     if as_json:
         common.print_json(detail)
         return
@@ -148,6 +149,10 @@ def show(
         rule = detail["check_ins"]["cron"] or detail["check_ins"]["every"] or "the default interval"
         since = common.instant_text(detail["check_ins"]["since"], zone)
         lines.append(f"  check-ins  {rule}, from {since}")
+    if detail["archived_at"]:
+        archived = common.instant_text(detail["archived_at"], zone)
+        undo = f"`pledgewatch archive {commitment_id} --undo` brings it back"
+        lines.append(f"  archived   {archived}: no notices ({undo})")
     if detail["blocked"]:
         lines.append("  waiting    a condition is not met yet: no deadline clock runs")
     if detail["acknowledged"]:

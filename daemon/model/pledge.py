@@ -74,3 +74,5 @@ class Pledge:
     acknowledged: bool = False
     # Snoozed (this pledge) or silenced (one of its tags) until then: notices wait.
     held_until: datetime | None = None
+    # Archived by the operator: kept, but owed no notice until brought back.
+    archived: bool = False

@@ -7,7 +7,8 @@ For a pledge with a deadline window [earliest, latest) the timeline is:
 * `commitment.overdue` at `latest` (for an exact instant, one repeat after it,
   or one day after it when repeats are off), then every `overdue_repeat`.
 
-A closed pledge (kept, partially kept, broken, withdrawn) has no timeline. Two
+A closed pledge (kept, partially kept, broken, withdrawn) has no timeline, nor
+has an archived one. Two
 notices never share an instant: when they would, the later stage wins (a
 reminder that lands on the opening is dropped in favour of `commitment.due`).
 The repeats are computed arithmetically, so the cost of a question does not
@@ -87,7 +88,7 @@ class Due:
 def _fixed(pledge: Pledge, policy: Policy) -> list[Notice]:
     """Return the notices before the repeats, one per instant, in time order."""
     window = pledge.window
-    if window is None or pledge.status.is_closed or pledge.blocked:
+    if window is None or not _clock_runs(pledge):
         return []
     offsets = offsets_of(pledge, policy)
     earliest = window.earliest
@@ -141,8 +142,13 @@ def _repeat(first: datetime, k: int, policy: Policy) -> Notice | None:
     return Notice(NoticeType.OVERDUE, at, repeat=k)
 
 
+def _clock_runs(pledge: Pledge) -> bool:
+    """True unless the pledge is closed, waits for its conditions, or is archived."""
+    return not (pledge.status.is_closed or pledge.blocked or pledge.archived)
+
+
 def _check_ins_run(pledge: Pledge) -> bool:
-    return pledge.recurrence is not None and not pledge.status.is_closed and not pledge.blocked
+    return pledge.recurrence is not None and _clock_runs(pledge)
 
 
 def _next_check_in(pledge: Pledge, policy: Policy, after: datetime | None) -> Notice | None:

@@ -12,6 +12,7 @@ field, and nothing is written.
 | `parsing` | a document read into `Seed` values (`parse`) |
 | `files` | files and folders found and read (`discover`, `load`, `bulk`) |
 | `writing` | seeds written to the store in condition order (`apply`) |
+| `edits` | one commitment as a seed document, changed field by field (`edited`) |
 """
 
 from __future__ import annotations

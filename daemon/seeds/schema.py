@@ -19,6 +19,7 @@ class SeedError(Exception):
         self, file: str, message: str, *, commitment: str | None = None, field: str | None = None
     ) -> None:
         self.file, self.commitment, self.field = file, commitment, field
+        self.reason = message  # what is wrong, without where
         where = file
         if commitment:
             where += f": commitment {commitment!r}"

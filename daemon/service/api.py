@@ -1,16 +1,16 @@
-"""The write API: record a status change, create or update a commitment; holds (`hold_routes`).
+"""The write API: record a status change, create or update a commitment, archive one; holds (`hold_routes`).
 
 Every route needs `Authorization: Bearer <PLEDGEWATCH_API_TOKEN>`. With no
 token configured, every write is refused (403) and nothing is read or changed.
 
 | answer | when |
 | --- | --- |
-| 200 | a status changed; a commitment updated (or already so) |
+| 200 | a status changed; a commitment updated (or already so), archived or brought back |
 | 201 | a commitment created |
 | 401 | no bearer token, or the wrong one (`WWW-Authenticate: Bearer`) |
 | 403 | the write API is disabled (no token configured) |
 | 404 | no commitment has that id |
-| 409 | the status change is not allowed, or another writer got there first |
+| 409 | the status change is not allowed, another writer got there first, or already so |
 | 422 | the body is not JSON or not valid; `detail` names the field |
 
 A commitment body is one commitment of a seed file, validated by the same
@@ -42,7 +42,8 @@ from daemon.model import lifecycle
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Status
 from daemon.seeds import schema as seed_schema
-from daemon.store import connector, pledges
+from daemon.store import archive as store_archive
+from daemon.store import connector, pledges, refusals
 from daemon.store import lifecycle as store_lifecycle
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,18 @@ class StatusChange(BaseModel):
     evidence: Evidence | None = Field(
         None, description="A page backing the change: an absolute http(s) URL, kept as given"
     )
+
+
+class Archiving(BaseModel):
+    """Archive a commitment, or bring it back (`undo`), as `pledgewatch archive` does.
+
+    The body may be left out: it archives, with no note.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    undo: bool = Field(False, description="Bring it back: its notices start again from now")
+    note: Text | None = Field(None, description="Why; kept in its history")
 
 
 class SourceBody(seed_schema.Source):
@@ -243,6 +256,32 @@ def router(
                 "old_status": old.value,
                 "new_status": change.status.value,
             },
+        )
+        return detail(commitment_id)
+
+    @api.post(
+        "/commitments/{commitment_id}/archive",
+        summary="Archive a commitment (kept, no more notices, left out of listings), or undo it",
+        responses=_answers(401, 403, 404, 409),
+    )
+    def archive(commitment_id: CommitmentId, body: Archiving | None = None) -> dict[str, Any]:
+        undo, note = (body.undo, body.note) if body else (False, None)
+        try:
+            with connector.write(engine) as conn:
+                if undo:
+                    store_archive.unarchive(
+                        conn, commitment_id, now=clock(), policy=policy(), actor=ACTOR, note=note
+                    )
+                else:
+                    store_archive.archive(conn, commitment_id, now=clock(), actor=ACTOR, note=note)
+        except pledges.NotFound:
+            raise HTTPException(404, f"no commitment with id {commitment_id!r}") from None
+        except refusals.NothingToDo as exc:
+            raise HTTPException(409, str(exc)) from None
+        action = "api_commitment_unarchived" if undo else "api_commitment_archived"
+        logger.info(
+            "commitment unarchived" if undo else "commitment archived",
+            extra={"action": action, "commitment": commitment_id},
         )
         return detail(commitment_id)
 

@@ -102,22 +102,27 @@ def create_app(
 
     @app.get(
         "/api/commitments",
-        summary="Every commitment, as webhooks carry it; by id, a page at a time with `limit`",
+        summary="Every commitment, as webhooks carry it; by id, a page at a time with `limit`; the archived ones with archived=true",
     )
     def list_commitments(
         request: Request,
         response: Response,
         status: Status | None = None,
+        archived: bool = False,
         limit: int | None = Query(None, ge=1, le=1000, description="At most this many, by id"),
         after: str | None = Query(None, max_length=200, description="Those past this id"),
     ) -> list[dict[str, Any]]:
         with connector.read(engine) as conn:
             if limit is None and after is None:
-                found = pledges.list_all(conn, status)
+                found = pledges.list_all(conn, status, archived=archived)
             else:
                 # Keyset on the primary key: each page is one index range, however deep.
                 chunks = pledges.chunks(
-                    conn, statuses=[status] if status else (), size=limit or 500, after=after
+                    conn,
+                    statuses=[status] if status else (),
+                    size=limit or 500,
+                    after=after,
+                    archived=archived,
                 )
                 found = next(chunks, []) if limit else [s for chunk in chunks for s in chunk]
         if limit is not None and len(found) == limit:

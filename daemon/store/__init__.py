@@ -3,7 +3,7 @@
 `connector` knows how to reach the database, and `changes` sees other
 connections' commits; `schema` declares the tables;
 `claims` holds the claiming statements; `pledges` reads commitments, and
-`imports`, `lifecycle`, `holds` and `cursors` write them; `outbox` queues
+`imports`, `lifecycle`, `holds`, `archive` and `cursors` write them; `outbox` queues
 notices; `refusals` are the writes declined before anything is written. The
 operations take and return model values rather than ORM rows.
 """

@@ -35,7 +35,7 @@ VERSION_TABLE = "alembic_version"
 _WRITERS: weakref.WeakKeyDictionary[Engine, FairLock] = weakref.WeakKeyDictionary()
 _WRITERS_LOCK = threading.Lock()
 # Every migration in migrations/versions, oldest first (a test checks them against the scripts).
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010")
 HEAD_REVISION = REVISIONS[-1]
 
 

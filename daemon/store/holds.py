@@ -130,7 +130,7 @@ def silence(
         conn.execute(
             insert(Silence).values(tag=tag, until=until, created_at=now, actor=actor, note=note)
         )
-    tagged = [s for s in pledges.list_all(conn) if tag in s.pledge.tags]
+    tagged = [s for s in pledges.list_all(conn, archived=None) if tag in s.pledge.tags]
     _refresh(conn, tagged, policy=policy)
     for stored in tagged:
         # Each pledge's history shows the end in that pledge's own zone.

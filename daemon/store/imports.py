@@ -80,9 +80,16 @@ def upsert(
             "set by import",
             None,
         )
-        lifecycle.enqueue_status_event(
-            conn, pledge, now, old=current.status, note="set by import", evidence=None, actor=actor
-        )
+        if not state.archived:  # an archived pledge is notified of nothing
+            lifecycle.enqueue_status_event(
+                conn,
+                pledge,
+                now,
+                old=current.status,
+                note="set by import",
+                evidence=None,
+                actor=actor,
+            )
         lifecycle.propagate_status(conn, pledge.id, pledge.status, now=now, policy=policy)
     connector.signal_change(conn)
     return "updated"
@@ -190,7 +197,7 @@ def create(
 def _with_state(
     conn: Connection, pledge: Pledge, row: Row | None, *, status_changed: bool = False
 ) -> Pledge:
-    """Return `pledge` with what the store keeps beside the file: blocked, acknowledged, held."""
+    """Return `pledge` with what the store keeps beside the file: blocked, acknowledged, held, archived."""
     statuses = pledges.statuses_of(conn, [c.requires for c in pledge.conditions])
     silenced = pledges.silences(conn)
     if row is not None:
@@ -203,6 +210,7 @@ def _with_state(
         blocked=pledges.any_unmet(pledge.conditions, statuses),
         acknowledged=acknowledged,
         held_until=held,
+        archived=row is not None and row.archived_at is not None,
     )
 
 

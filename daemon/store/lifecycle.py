@@ -61,7 +61,8 @@ def set_status(
         )
     )
     record_history(conn, pledge_id, now, old.value, status.value, actor, note, evidence)
-    enqueue_status_event(conn, pledge, now, old=old, note=note, evidence=evidence, actor=actor)
+    if not pledge.archived:  # an archived pledge is notified of nothing; those waiting on it are
+        enqueue_status_event(conn, pledge, now, old=old, note=note, evidence=evidence, actor=actor)
     propagate_status(conn, pledge_id, status, now=now, policy=policy)
     connector.signal_change(conn)
     return old
@@ -76,7 +77,8 @@ def propagate_status(
     starts (it is no longer blocked). The required pledge closed with another
     outcome: the condition has failed, and the dependent hears so. Either way
     the dependent's next notice is worked out again. A dependent's own status
-    changes (and so its dependents') only when someone records one.
+    changes (and so its dependents') only when someone records one. An archived
+    dependent hears nothing, but its clock starts all the same.
     """
     stmt = select(ConditionRow.commitment_id, ConditionRow.status).where(
         ConditionRow.requires_id == pledge_id
@@ -90,7 +92,7 @@ def propagate_status(
             through = pledges.look_ahead_start(through, now)
             if dependent.pledge.pending is not None:
                 dependent = _start_deadline(conn, dependent, now)
-        if status is condition.status or status.is_closed:
+        if (status is condition.status or status.is_closed) and not dependent.pledge.archived:
             body = documents.condition_body(dependent.pledge, now, condition, status.value)
             type_ = body["type"]
             outbox.enqueue(

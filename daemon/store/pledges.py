@@ -3,7 +3,7 @@
 Every function takes an open connection (the caller owns the transaction) and
 returns model values, never ORM rows. Writing lives beside this module:
 `imports` (from seed files), `lifecycle` (status changes), `holds` (acknowledge,
-snooze, silence) and `cursors` (the planner's cursors).
+snooze, silence), `archive` (archiving) and `cursors` (the planner's cursors).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from daemon.store.schema import Condition as ConditionRow
 UPCOMING_HORIZON = timedelta(days=366)  # how far ahead `show` lists notices
 UPCOMING_LIMIT = 1000  # notices per pledge `upcoming` lists at most
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # `next_notice_at` is looked for this far
+_WATCHED = Commitment.archived_at.is_(None)  # not archived
 
 
 class NotFound(LookupError):
@@ -44,6 +45,7 @@ class Stored:
     planned_through: datetime | None
     plan_error: str | None
     updated_at: datetime
+    archived_at: datetime | None = None
 
 
 def to_pledge(row: Row | Any, conditions: Sequence[Condition] = ()) -> Pledge:
@@ -158,11 +160,13 @@ def _stored(conn: Connection, rows: Sequence[Row]) -> list[Stored]:
                 blocked=any_unmet(conditions[r.id], statuses),
                 acknowledged=r.acknowledged_at is not None,
                 held_until=held_until(r, silenced),
+                archived=r.archived_at is not None,
             ),
             r.next_notice_at,
             r.planned_through,
             r.plan_error,
             r.updated_at,
+            r.archived_at,
         )
         for r in rows
     ]
@@ -184,9 +188,16 @@ def from_rows(conn: Connection, rows: Sequence[Row]) -> list[Stored]:
     return _stored(conn, rows)
 
 
-def list_all(conn: Connection, status: Status | None = None) -> list[Stored]:
-    """Return every stored pledge (or those with `status`), by next notice then id."""
+def list_all(
+    conn: Connection, status: Status | None = None, *, archived: bool | None = False
+) -> list[Stored]:
+    """Return the stored pledges (those with `status`), by id: those watched, by default.
+
+    `archived` True: only the archived ones; None: both.
+    """
     stmt = select(Commitment.__table__)
+    if archived is not None:
+        stmt = stmt.where(Commitment.archived_at.is_not(None) if archived else _WATCHED)
     if status is not None:
         stmt = stmt.where(Commitment.status == status.value)
     rows = list(conn.execute(stmt.order_by(Commitment.id)))
@@ -233,6 +244,7 @@ def describe(conn: Connection, stored: Stored, policy: Policy, now: datetime) ->
     first = coming[:1] or schedule.outgoing(pledge, policy, after, now, _END_OF_TIME, limit=1)
     return {
         **documents.commitment_document(pledge),
+        "archived_at": documents.isoformat(stored.archived_at, zone),
         "next_notice_at": documents.isoformat(first[0].at, zone) if first else None,
         "plan_error": stored.plan_error,
         "extracted": documents.extracted_document(pledge.extracted),
@@ -264,14 +276,21 @@ def look_ahead_start(planned_through: datetime | None, now: datetime) -> datetim
 
 
 def summary(conn: Connection) -> tuple[int, datetime | None]:
-    """Return how many pledges are stored and the earliest next notice.
+    """Return how many pledges are watched (stored, not archived) and the earliest next notice.
 
-    A count over the smallest index and one index lookup: about 15 ms on SQLite
-    with a million pledges, cheap enough for a status line every 30 s.
+    A count over the smallest index, less the few archived (a range of their
+    index), and one index lookup: about 15 ms on SQLite with a million
+    pledges, cheap enough for a status line every 30 s.
     """
     count = conn.scalar(select(func.count()).select_from(Commitment))
     earliest = conn.scalar(select(func.min(Commitment.next_notice_at)))
-    return int(count or 0), earliest
+    return max(int(count or 0) - archived_count(conn), 0), earliest
+
+
+def archived_count(conn: Connection) -> int:
+    """Return how many pledges are archived (read on their index)."""
+    stmt = select(func.count()).where(Commitment.archived_at.is_not(None))
+    return int(conn.scalar(stmt) or 0)
 
 
 def upcoming(

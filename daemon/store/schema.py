@@ -91,6 +91,8 @@ class Commitment(Base):
     plan_error: Mapped[str | None] = mapped_column(Text)
     acknowledged_at: Mapped[datetime | None]  # overdue repeats stop; cleared by a status change
     snoozed_until: Mapped[datetime | None]
+    # Archived: kept with its history, no more notices, left out of listings; NULL: watched.
+    archived_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

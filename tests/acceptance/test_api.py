@@ -157,6 +157,7 @@ class TestAccess:
                     _post(
                         running.url, "/api/commitments", {"id": "new-one", "title": "New"}, headers
                     ),
+                    _post(running.url, "/api/commitments/draft-constitution/archive", {}, headers),
                 ]
                 for response in refused:
                     assert response.status_code == 403, response.text
@@ -183,6 +184,13 @@ class TestAccess:
                 headers,
             ),
             _post(untouched.url, "/api/commitments", {"id": "new-one", "title": "New"}, headers),
+            _post(untouched.url, "/api/commitments/draft-constitution/archive", None, headers),
+            _post(
+                untouched.url,
+                "/api/commitments/draft-constitution/archive",
+                {"undo": True},
+                headers,
+            ),
             # The token is checked before the body is read: a bad body is not described.
             httpx.post(
                 f"{untouched.url}/api/commitments",
@@ -219,6 +227,8 @@ class TestSchema:
         schema = response.json()
         assert schema["info"]["title"] == "pledgewatch"
         assert "/api/commitments/{commitment_id}/status" in schema["paths"]
+        answers = schema["paths"]["/api/commitments/{commitment_id}/archive"]["post"]
+        assert {"200", "401", "403", "404", "409"} <= set(answers["responses"])
 
 
 class TestStatus:
@@ -339,6 +349,44 @@ class TestStatus:
                 timeout=10,
             )
             assert response.status_code == 422, (content, response.text)
+        assert _state(untouched.url) == before
+
+
+class TestArchive:
+    def test_the_right_token_archives_then_brings_back_and_each_again_is_409(
+        self, daemon: process.Daemon
+    ) -> None:
+        path = "/api/commitments/draft-constitution"
+        before = httpx.get(f"{daemon.url}{path}", timeout=10).json()
+        archived = _post(daemon.url, f"{path}/archive", {"note": "overtaken"}, AUTH)
+        assert archived.status_code == 200, archived.text
+        assert archived.json()["archived_at"] is not None
+        assert archived.json()["next_notice_at"] is None
+        last = archived.json()["history"][-1]
+        assert (last["actor"], last["note"]) == ("api", "archived: overtaken")
+        assert httpx.get(f"{daemon.url}/api/commitments", timeout=10).json() == []
+        listed = httpx.get(f"{daemon.url}/api/commitments?archived=true", timeout=10).json()
+        assert [c["id"] for c in listed] == ["draft-constitution"]
+
+        again = _post(daemon.url, f"{path}/archive", None, AUTH)
+        assert again.status_code == 409, again.text
+        assert "draft-constitution: already archived" in again.json()["detail"]
+
+        back = _post(daemon.url, f"{path}/archive", {"undo": True, "note": "back"}, AUTH)
+        assert back.status_code == 200, back.text
+        assert back.json()["archived_at"] is None
+        assert back.json()["next_notice_at"] == before["next_notice_at"]
+        assert back.json()["history"][-1]["note"] == "unarchived: back"
+        assert _post(daemon.url, f"{path}/archive", {"undo": True}, AUTH).status_code == 409
+        assert "action=api_commitment_archived commitment=draft-constitution" in daemon.output()
+
+    def test_an_unknown_id_is_404_and_a_bad_body_422(self, untouched: process.Daemon) -> None:
+        before = _state(untouched.url)
+        missing = _post(untouched.url, "/api/commitments/nope/archive", None, AUTH)
+        assert missing.status_code == 404, missing.text
+        assert missing.json()["detail"] == "no commitment with id 'nope'"
+        path = "/api/commitments/draft-constitution/archive"
+        assert "note" in _fields(_post(untouched.url, path, {"note": 3}, AUTH))
         assert _state(untouched.url) == before
 
 

@@ -13,7 +13,7 @@ from daemon.model.pledge import Pledge
 from daemon.service import checks
 from daemon.service.metrics import Metrics
 from daemon.settings import Settings
-from daemon.store import connector, holds, imports
+from daemon.store import archive, connector, holds, imports
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -72,6 +72,16 @@ class TestPledgesByStatus:
         assert _open(metrics) == 1
         _add(engine, "b")
         assert _open(metrics) == 2
+
+    def test_an_archived_pledge_is_not_counted(self, engine: Engine) -> None:
+        metrics = Metrics()
+        metrics.watch_tables(engine, lambda: NOW)
+        _add(engine, "a")
+        _add(engine, "b")
+        with connector.write(engine) as conn:
+            archive.archive(conn, "a", now=NOW, actor="t", note=None)
+        assert _open(metrics) == 1
+        assert metrics.registry.get_sample_value("pledgewatch_pledges", {"status": "kept"}) == 0
 
 
 class TestHolds:

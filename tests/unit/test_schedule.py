@@ -190,6 +190,17 @@ class TestStatuses:
         assert schedule.next_notice(pledge(None), POLICY, None) is None
         assert schedule.due_at(pledge(None), POLICY, None, CLOSES) is None
 
+    def test_an_archived_pledge_gets_no_notices_nor_check_ins(self) -> None:
+        from daemon.model.recurrence import Recurrence
+
+        check_ins = Recurrence(since=OPENS - 10 * WEEK, timezone="UTC", every="14d")
+        archived = pledge(archived=True, recurrence=check_ins)
+        assert schedule.next_notice(replace(archived, archived=False), POLICY, None) is not None
+        assert schedule.next_notice(archived, POLICY, None) is None
+        assert schedule.due_at(archived, POLICY, None, CLOSES + 10 * WEEK) is None
+        assert schedule.wake_at(archived, POLICY, None) is None
+        assert schedule.plan(archived, POLICY, None, CLOSES + 10 * WEEK).send == ()
+
 
 class TestPerPledgeReminders:
     def test_the_pledges_own_offsets_replace_the_policys(self) -> None:
