@@ -21,7 +21,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, update
 
-from daemon.model import schedule
+from daemon.model import documents, schedule
 from daemon.model.schedule import Policy
 from daemon.store import connector, lifecycle, pledges, refusals
 from daemon.store.schema import Commitment
@@ -39,7 +39,8 @@ def archive(
     stored = pledges.get(conn, pledge_id)
     if stored.archived_at is not None:
         raise refusals.NothingToDo(
-            f"{pledge_id}: already archived (since {stored.archived_at.isoformat(timespec='seconds')})"
+            f"{pledge_id}: already archived (since "
+            f"{documents.shown(stored.archived_at, documents.zone_of(stored.pledge))})"
         )
     conn.execute(
         update(Commitment)

@@ -58,8 +58,12 @@ class Node:
     repeated: bool = False  # already shown in this tree (a cycle, a diamond): not expanded again
 
 
-def _filtered(stmt: Select[Any], filters: Filters, dialect: str) -> Select[Any]:
+def _filtered(
+    stmt: Select[Any], filters: Filters, dialect: str, *, watched: bool = True
+) -> Select[Any]:
     c = Commitment.__table__.c
+    if watched:
+        stmt = stmt.where(pledges.WATCHED)  # archived pledges are no longer shown
     if filters.status is not None:
         stmt = stmt.where(c.status == filters.status.value)
     if filters.tag:
@@ -102,8 +106,12 @@ def counts(conn: Connection, filters: Filters) -> Tally:
         )
         return {(Status(s), bool(d)): int(n) for s, d, n in conn.execute(stmt)}
     # Per status from the status index, then those without a deadline: one index range each.
+    # The archived ones, few and found on their own index, are taken off after.
     totals = _filtered(
-        select(c.status, func.count()).group_by(c.status), filters, conn.dialect.name
+        select(c.status, func.count()).group_by(c.status),
+        filters,
+        conn.dialect.name,
+        watched=False,
     )
     tally: Tally = {}
     for name, count in list(conn.execute(totals)):
@@ -111,6 +119,16 @@ def counts(conn: Connection, filters: Filters) -> Tally:
         without = int(conn.scalar(undated) or 0)
         tally[Status(name), True] = int(count) - without
         tally[Status(name), False] = without
+    archived = _filtered(
+        select(c.status, dated, func.count())
+        .where(c.archived_at.is_not(None))
+        .group_by(c.status, dated),
+        filters,
+        conn.dialect.name,
+        watched=False,
+    )
+    for name, has_deadline, count in conn.execute(archived):
+        tally[Status(name), bool(has_deadline)] -= int(count)
     return tally
 
 

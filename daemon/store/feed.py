@@ -49,7 +49,7 @@ def page(
     tags of each (the stored JSON text is searched for the plain ones).
     """
     table = Commitment.__table__
-    stmt = select(table).where(table.c.deadline_earliest.is_not(None))
+    stmt = select(table).where(table.c.deadline_earliest.is_not(None), pledges.WATCHED)
     if statuses:
         # `status || ''`: not the status index, whose rows would need sorting by id for every
         # page (SQLite chose it); the pages walk the primary key, filtering as they go.

@@ -29,7 +29,7 @@ from daemon.store.schema import Condition as ConditionRow
 UPCOMING_HORIZON = timedelta(days=366)  # how far ahead `show` lists notices
 UPCOMING_LIMIT = 1000  # notices per pledge `upcoming` lists at most
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # `next_notice_at` is looked for this far
-_WATCHED = Commitment.archived_at.is_(None)  # not archived
+WATCHED = Commitment.archived_at.is_(None)  # not archived: the pledges watched
 
 
 class NotFound(LookupError):
@@ -197,7 +197,7 @@ def list_all(
     """
     stmt = select(Commitment.__table__)
     if archived is not None:
-        stmt = stmt.where(Commitment.archived_at.is_not(None) if archived else _WATCHED)
+        stmt = stmt.where(Commitment.archived_at.is_not(None) if archived else WATCHED)
     if status is not None:
         stmt = stmt.where(Commitment.status == status.value)
     rows = list(conn.execute(stmt.order_by(Commitment.id)))
@@ -322,14 +322,18 @@ def chunks(
     kinds: Collection[Kind] = (),
     size: int = 500,
     after: str | None = None,
+    archived: bool | None = False,
 ) -> Iterator[list[Stored]]:
     """Yield the stored pledges (those with one of `statuses` and `kinds`, if given) by id, `size` at a time.
 
     Keyset pages on the primary key, from the first id past `after` (None: the
     first): each chunk is one index range read, and no more than `size`
-    pledges are held at once.
+    pledges are held at once. `archived` as for `list_all`: by default the
+    pledges watched, True only the archived ones, None both.
     """
     stmt = select(Commitment.__table__).order_by(Commitment.id).limit(size)
+    if archived is not None:
+        stmt = stmt.where(Commitment.archived_at.is_not(None) if archived else WATCHED)
     if statuses:
         stmt = stmt.where(Commitment.status.in_([s.value for s in statuses]))
     if kinds:

@@ -13,7 +13,7 @@ from daemon.model.pledge import Condition, Pledge
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Status
 from daemon.settings import CONSOLE
-from daemon.store import browse, connector, imports, outbox
+from daemon.store import archive, browse, connector, imports, outbox
 from daemon.store.schema import Delivery
 
 NOW = datetime(2016, 3, 25, 9, 0, tzinfo=UTC)
@@ -71,6 +71,25 @@ class TestOverview:
             assert tally[Status.OPEN, False] == 2
             syria = browse.counts(conn, browse.Filters(tag="syria"))
             assert browse.by_status(syria) == {Status.OPEN: 2, Status.STALLED: 1}
+
+    def test_an_archived_pledge_is_left_out_of_the_pages_and_their_counts(
+        self, stored: Engine
+    ) -> None:
+        with connector.write(stored) as conn:
+            archive.archive(conn, "b-late", now=NOW, actor="t", note=None)
+            archive.archive(conn, "c-none", now=NOW, actor="t", note=None)
+        assert _ids(stored, browse.Filters()) == [
+            "a-soon",
+            "a-none",
+            "s-stalled",
+            "k-kept",
+            "k-kept-2",
+        ]
+        with connector.read(stored) as conn:
+            tally = browse.counts(conn, browse.Filters())
+            assert tally[Status.OPEN, True] == 1 and tally[Status.OPEN, False] == 1
+            syria = browse.counts(conn, browse.Filters(tag="syria"))
+            assert browse.by_status(syria) == {Status.OPEN: 1, Status.STALLED: 1}
 
     @pytest.mark.parametrize(
         ("filters", "expected"),

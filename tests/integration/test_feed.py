@@ -13,7 +13,7 @@ from daemon.model.deadlines import read_deadline
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Status
-from daemon.store import connector, imports, lifecycle, pledges
+from daemon.store import archive, connector, imports, lifecycle, pledges
 from daemon.store import feed as feed_store
 
 NOW = datetime(2016, 3, 25, 9, 0, tzinfo=UTC)
@@ -47,6 +47,14 @@ def test_pages_hold_the_pledges_with_a_window_in_id_order(engine: Engine) -> Non
             after = found[-1].pledge.id
     assert sorted(whole) == sorted(ids)
     assert paged == whole  # the database's own order, the same page by page
+
+
+def test_an_archived_pledge_is_left_out_of_the_feed(engine: Engine) -> None:
+    _store(engine, *(Pledge(id=i, title=i, window=WINDOW) for i in ("kept", "gone")))
+    with connector.write(engine) as conn:
+        archive.archive(conn, "gone", now=NOW, actor="t", note=None)
+    with connector.read(engine) as conn:
+        assert [e.pledge.id for e in feed_store.page(conn, after=None)] == ["kept"]
 
 
 def test_a_status_filter_keeps_the_pledges_in_those_statuses(engine: Engine) -> None:
