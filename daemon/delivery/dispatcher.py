@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, Row
 from daemon.clock import Clock
 from daemon.delivery import retry, senders
 from daemon.settings import CONSOLE, Settings
-from daemon.store import claims, connector, outbox, webhooks
+from daemon.store import claims, connector, outbox, waiting, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ class Dispatcher:
         open_ = {name: left for name, left in per_webhook.items() if left > 0}
         # One statement says which webhooks with room have anything due: only those
         # are claimed from, so idle webhooks cost a probe each, not a claim each.
-        earliest = outbox.earliest_due(conn, list(open_))
+        earliest = waiting.earliest_due(conn, list(open_))
         # The webhook whose oldest due delivery is oldest first: claims stop once the
         # room is filled, and none waits for long, since its head only grows older.
         heads = sorted(
@@ -242,7 +242,7 @@ class Dispatcher:
         )
         if others and sum(row.webhook not in targets for row in rows) < room:
             # Every due one was taken: look again when the next falls due.
-            self._orphan_due = outbox.next_attempt_at(conn, skip_webhooks=targets)
+            self._orphan_due = waiting.next_attempt_at(conn, skip_webhooks=targets)
             self._others_at = min(filter(None, (self._orphan_due, now + OTHERS_EVERY)))
         if rows:
             return [senders.Leased(row, until) for row in rows], None

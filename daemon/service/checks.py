@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select, text
 
 from daemon.delivery import guard
 from daemon.settings import Settings, mask_url
-from daemon.store import connector, outbox, webhooks
+from daemon.store import connector, waiting, webhooks
 from daemon.store.schema import Commitment, Silence
 
 DATABASE_WARN_SECONDS = 0.5  # a query slower than this warns
@@ -108,7 +108,7 @@ def outbox_backlog(engine: Engine, now: datetime) -> list[Check]:
     """
     try:
         with connector.read(engine) as conn:
-            backlog = outbox.backlog(conn, now, held=list(webhooks.disabled(conn)))
+            backlog = waiting.backlog(conn, now, held=list(webhooks.disabled(conn)))
     except Exception as exc:
         return [
             Check("outbox:backlog", "fail", output=f"cannot read the outbox ({type(exc).__name__})")

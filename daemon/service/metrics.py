@@ -40,7 +40,7 @@ from daemon.delivery import retry
 from daemon.model.schedule import NoticeType, Planned
 from daemon.model.statuses import Status
 from daemon.settings import CONSOLE
-from daemon.store import connector, outbox, webhooks
+from daemon.store import connector, waiting, webhooks
 from daemon.store.schema import Commitment
 
 logger = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ class TableCollector(Collector):
         kept = self._statuses
         with connector.read(self._engine) as conn:
             disabled = webhooks.disabled(conn)
-            backlog = outbox.backlog(conn, now, held=list(disabled))
+            backlog = waiting.backlog(conn, now, held=list(disabled))
             if token is not None and kept is not None and kept[0] == token:
                 statuses = kept[1]
             else:

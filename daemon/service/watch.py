@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from daemon.clock import Clock
 from daemon.service import notify
-from daemon.store import changes, claims, connector, outbox, pledges
+from daemon.store import changes, claims, connector, pledges, waiting
 
 # The daemon's log lines keep the logger name they have always had (LOG_FORMAT=json shows it).
 logger = logging.getLogger("daemon.service.daemon")
@@ -141,7 +141,7 @@ class ChangeWatch:
                 else:
                     count, next_at = pledges.summary(conn)
                     self._pledge_count = (generation, count)
-                pending = outbox.pending_count(conn)
+                pending = waiting.count(conn)
         except Exception as exc:
             return f"database unreachable ({connector.describe_error(exc)})"
         return notify.status_text(count, next_at, pending, self.clock())

@@ -1,32 +1,25 @@
-"""Writing commitments from seed files: upsert, bulk create, and the encoding of their rows.
+"""Writing commitments from seed files: upsert and bulk create (their rows are encoded in `rows`).
 
 Every function takes an open connection (the caller owns the transaction).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from itertools import chain
-from operator import itemgetter
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, delete, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
-from daemon.model import documents, schedule
-from daemon.model.pledge import Extracted, Pledge, Source
-from daemon.model.recurrence import Recurrence
+from daemon.model import schedule
+from daemon.model.pledge import Pledge
 from daemon.model.schedule import Policy
-from daemon.store import connector, lifecycle, pledges
+from daemon.store import connector, lifecycle, pledges, rows
 from daemon.store.schema import Commitment, StatusChange
 from daemon.store.schema import Condition as ConditionRow
 
-CREATE_BATCH = 2000  # pledges inserted per batch by an import
 LOOKUP_CHUNK = 5000  # ids looked up per statement (SQLite takes 32,766 parameters)
-_SQLITE_INSTANT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"  # as SQLAlchemy's SQLite DATETIME
 
 
 def upsert(
@@ -59,7 +52,7 @@ def upsert(
     if status_changed and row.acknowledged_at is not None:
         # The repeats the acknowledgement held back are not owed.
         through = pledges.look_ahead_start(through, now)
-    values = _columns(state)
+    values = rows.columns(state)
     values.update(
         updated_at=now,
         planned_through=through,
@@ -152,7 +145,7 @@ def create(
     `new` is in condition order: a pledge may require one stored or earlier in `new`.
     A bulk import is then bounded by the database's insert rate, not by a
     round trip per pledge: the rows go straight to the driver (PostgreSQL:
-    COPY; SQLite: CREATE_BATCH at a time), encoded by `_BulkWriter` as SQLAlchemy's
+    COPY; SQLite: `rows.CREATE_BATCH` at a time), encoded by `rows.BulkWriter` as SQLAlchemy's
     column types would encode them.
     """
     if not new:
@@ -160,10 +153,10 @@ def create(
     silenced = pledges.silences(conn)
     statuses = pledges.statuses_of(conn, sorted({c.requires for p in new for c in p.conditions}))
     statuses.update((p.id, p.status) for p in new)
-    bulk = _BulkWriter(conn)
+    bulk = rows.BulkWriter(conn)
     at = bulk.instant(now)
 
-    def rows() -> Iterator[dict[str, Any]]:
+    def commitment_rows() -> Iterator[dict[str, Any]]:
         for pledge in new:
             state = pledge
             blocked = pledges.any_unmet(pledge.conditions, statuses) if pledge.conditions else False
@@ -174,7 +167,7 @@ def create(
             if blocked != pledge.blocked or held != pledge.held_until:
                 state = replace(pledge, blocked=blocked, held_until=held)
             state = lifecycle.with_started_deadline(state, now)
-            values = _columns(state, bulk)
+            values = rows.columns(state, bulk)
             following = schedule.wake_at(state, policy, None)
             values["id"] = pledge.id
             values["created_at"] = values["updated_at"] = at
@@ -182,7 +175,7 @@ def create(
             values["next_notice_at"] = None if following is None else bulk.instant(following)
             yield values
 
-    bulk.insert(Commitment.__table__, rows())
+    bulk.insert(Commitment.__table__, commitment_rows())
     bulk.insert(ConditionRow.__table__, (c for p in new for c in _condition_rows(p)))
     bulk.insert(
         StatusChange.__table__,
@@ -227,177 +220,3 @@ def _replace_conditions(conn: Connection, pledge: Pledge) -> None:
     conn.execute(delete(ConditionRow).where(ConditionRow.commitment_id == pledge.id))
     if pledge.conditions:
         conn.execute(insert(ConditionRow), _condition_rows(pledge))
-
-
-class _Encoding:
-    """How `_columns` gives the values SQLAlchemy's column types encode: as they are.
-
-    `_BulkWriter` gives them already encoded, as the driver stores them.
-    """
-
-    def instant(self, value: datetime) -> Any:
-        return value
-
-    def texts(self, values: tuple[str, ...]) -> Any:
-        return list(values)
-
-    def source(self, source: Source) -> Any:
-        return documents.source_document(source)
-
-    def reminders(self, offsets: tuple[timedelta, ...] | None) -> Any:
-        return None if offsets is None else [int(r.total_seconds()) for r in offsets]
-
-    def recurrence(self, found: Recurrence | None) -> Any:
-        if found is None:
-            return None
-        return {
-            "since": found.since.isoformat(),
-            "timezone": found.timezone,
-            "every": found.every,
-            "cron": found.cron,
-        }
-
-    def extracted(self, found: Extracted | None) -> Any:
-        return documents.extracted_document(found)
-
-
-_SQLALCHEMY_ENCODING = _Encoding()
-
-
-def _columns(pledge: Pledge, encode: _Encoding = _SQLALCHEMY_ENCODING) -> dict[str, Any]:
-    """Return the row values that describe a pledge (no planner state)."""
-    window, pending = pledge.window, pledge.pending
-    return {
-        "title": pledge.title,
-        "description": pledge.description,
-        "kind": pledge.kind.value,
-        "status": pledge.status.value,
-        "parties": encode.texts(pledge.parties),
-        "tags": encode.texts(pledge.tags),
-        "source": encode.source(pledge.source),
-        "deadline_phrase": window.phrase if window else (pending.phrase if pending else None),
-        "deadline_earliest": encode.instant(window.earliest) if window else None,
-        "deadline_latest": encode.instant(window.latest) if window else None,
-        "deadline_precision": window.precision.value if window else None,
-        "deadline_timezone": window.timezone if window else (pending.timezone if pending else None),
-        "reminders": encode.reminders(pledge.reminders),
-        "recurrence": encode.recurrence(pledge.recurrence),
-        "timezone": pledge.timezone,
-        "extracted": encode.extracted(pledge.extracted),
-    }
-
-
-class _BulkWriter(_Encoding):
-    """Encodes row values as SQLAlchemy's column types would, and inserts rows through the driver.
-
-    SQLAlchemy's executemany runs each value through its type's processors,
-    several times the cost of the insert itself on SQLite. Here instants
-    become UTC text (on SQLite the `UTCDateTime` format, naive); JSON columns
-    hold `json.dumps` text, cached, since the pledges of one file share their
-    source, tags and parties. PostgreSQL takes the rows by COPY, in the
-    caller's transaction.
-    """
-
-    CACHE = 10_000  # encoded JSON values kept at most
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._sqlite = conn.dialect.name == "sqlite"
-        self._json: dict[Any, str] = {}
-        self._instant_text = _SQLITE_INSTANT if self._sqlite else _SQLITE_INSTANT + "+00"
-        self._last: tuple[datetime | None, Any] = (None, None)
-        self._source: tuple[Source | None, str] = (None, "")
-
-    def insert(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
-        """Insert `rows` (encoded, each with the same keys) into `table`, as they come.
-
-        PostgreSQL gets them by one COPY, which the server works through while
-        the next ones are made; SQLite by executemany, CREATE_BATCH at a time.
-        """
-        found = iter(rows)
-        first = next(found, None)
-        if first is None:
-            return
-        names = list(first)
-        for column in table.c:
-            if column.name not in first and column.default is not None:
-                raise ValueError(f"{table.name}.{column.name}: a bulk insert sets no default")
-        pick = itemgetter(*names)  # a tuple of the values: every table here has several
-        quote = self._conn.dialect.identifier_preparer.quote
-        target = f"{quote(table.name)} ({', '.join(quote(n) for n in names)})"
-        if not self._sqlite:
-            self._copy(f"COPY {target} FROM STDIN", (pick(row) for row in chain([first], found)))
-            return
-        statement = f"INSERT INTO {target} VALUES ({', '.join('?' * len(names))})"
-        batch = [pick(first)]
-        for row in found:
-            batch.append(pick(row))
-            if len(batch) == CREATE_BATCH:
-                self._conn.exec_driver_sql(statement, batch)
-                batch = []
-        if batch:
-            self._conn.exec_driver_sql(statement, batch)
-
-    def _copy(self, statement: str, rows: Iterable[tuple[Any, ...]]) -> None:
-        """Run a COPY on the connection's driver, its errors raised as SQLAlchemy's would be."""
-        dialect = self._conn.dialect
-        driver = self._conn.connection.driver_connection
-        assert driver is not None
-        try:
-            with driver.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except dialect.loaded_dbapi.Error as exc:
-            # IntegrityError and the rest, as callers catch them from `conn.execute`.
-            raise DBAPIError.instance(
-                statement, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
-            ) from exc
-
-    def instant(self, value: datetime) -> Any:
-        if value is self._last[0]:
-            return self._last[1]  # an exact deadline: its latest is its earliest
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; instants must be aware")
-        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
-        # SQLite: SQLAlchemy's DATETIME text, naive UTC. PostgreSQL: the same with its
-        # offset, which COPY reads several times faster than psycopg writes a datetime.
-        found = self._instant_text % (
-            utc.year,
-            utc.month,
-            utc.day,
-            utc.hour,
-            utc.minute,
-            utc.second,
-            utc.microsecond,
-        )
-        self._last = (value, found)
-        return found
-
-    def texts(self, values: tuple[str, ...]) -> Any:
-        return self._cached(values, super().texts)
-
-    def source(self, source: Source) -> Any:
-        if source is not self._source[0]:  # the pledges of a file share theirs
-            self._source = (source, self._cached(source, super().source))
-        return self._source[1]
-
-    def reminders(self, offsets: tuple[timedelta, ...] | None) -> Any:
-        return self._cached(offsets, super().reminders)
-
-    def recurrence(self, found: Recurrence | None) -> Any:
-        if found is None:
-            return "null"
-        # Not cached: equal instants in two offsets would share an entry.
-        return json.dumps(super().recurrence(found))
-
-    def extracted(self, found: Extracted | None) -> Any:
-        return json.dumps(super().extracted(found))  # one sentence each: nothing to share
-
-    def _cached(self, key: Any, value: Any) -> str:
-        """Return the JSON text of `value(key)`, cached by the model value `key`."""
-        found = self._json.get((type(key), key))
-        if found is None:
-            if len(self._json) >= self.CACHE:
-                self._json.clear()
-            found = self._json[(type(key), key)] = json.dumps(value(key))
-        return found

@@ -128,7 +128,7 @@ def enqueue_status_event(
 
 def history_row(
     pledge_id: str,
-    at: Any,  # an aware datetime, or one `imports._BulkWriter` encoded
+    at: Any,  # an aware datetime, or one `rows.BulkWriter` encoded
     old: str | None,
     new: str,
     actor: str | None,

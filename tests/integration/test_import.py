@@ -16,7 +16,7 @@ from daemon.model import schedule
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import Policy
 from daemon.model.statuses import Status
-from daemon.store import connector, imports, lifecycle, pledges
+from daemon.store import connector, imports, lifecycle, pledges, rows
 from daemon.store.schema import Commitment, Condition, Event, StatusChange
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, 250_000, tzinfo=UTC)
@@ -88,7 +88,7 @@ def _create_through_sqlalchemy(conn: Connection, new: list[Pledge], policy: Poli
     for pledge in new:
         blocked = pledges.any_unmet(pledge.conditions, statuses)
         state = lifecycle.with_started_deadline(replace(pledge, blocked=blocked), NOW)
-        values = imports._columns(state)
+        values = rows.columns(state)
         values.update(
             id=pledge.id,
             created_at=NOW,
@@ -160,7 +160,7 @@ def _apply(engine: Engine, document: dict[str, Any]) -> dict[str, int]:
 def test_a_large_file_is_looked_up_and_written_in_chunks(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(imports, "CREATE_BATCH", 4)
+    monkeypatch.setattr(rows, "CREATE_BATCH", 4)
     monkeypatch.setattr(imports, "LOOKUP_CHUNK", 7)
     items = [
         {"id": f"p{i}", "title": f"P{i}", "deadline": f"2090-01-{i % 28 + 1:02}"} for i in range(30)

@@ -13,7 +13,7 @@ from daemon.model.pledge import Pledge
 from daemon.model.schedule import NoticeType, Policy
 from daemon.model.statuses import Status
 from daemon.settings import CONSOLE, WebhookSettings
-from daemon.store import claims, connector, imports, lifecycle, outbox, pledges
+from daemon.store import claims, connector, imports, lifecycle, outbox, pledges, waiting
 from daemon.store.schema import Delivery, Event, StatusChange
 
 NOW = datetime(2016, 3, 25, 9, 0, tzinfo=UTC)
@@ -258,7 +258,7 @@ class TestOutbox:
         assert [row.webhook for row in orphans] == ["removed"] * 3
         assert {row.token for row in taken} == {"a"}
         with connector.read(engine) as conn:
-            left = outbox.next_attempt_at(conn, webhooks=["busy"])
+            left = waiting.next_attempt_at(conn, webhooks=["busy"])
         assert left == NOW  # the third of "busy", due since it was written
 
     def test_a_claim_reads_webhooks_in_the_order_given_and_stops_once_the_limit_is_found(
@@ -279,7 +279,7 @@ class TestOutbox:
         with connector.write(engine) as conn:
             first = _claim(conn, later, "x", lease, limit=4, room={"b": 3, "a": 3})
         with connector.read(engine) as conn:
-            left = outbox.earliest_due(conn, ["a", "b"])
+            left = waiting.earliest_due(conn, ["a", "b"])
         # "b" first and whole, then only what the limit leaves of "a".
         assert sorted(row.webhook for row in first) == ["a", "b", "b", "b"]
         assert left == {"a": NOW, "b": lease}
@@ -296,8 +296,8 @@ class TestOutbox:
             _claim(conn, later, "x", later + timedelta(seconds=45), limit=1, room={"a": 1})
         names = ["a", "b", "none", *(f"idle-{i}" for i in range(97))]
         with connector.read(engine) as conn:
-            found = outbox.earliest_due(conn, names)
-            assert outbox.earliest_due(conn, []) == {}
+            found = waiting.earliest_due(conn, names)
+            assert waiting.earliest_due(conn, []) == {}
         assert found == {
             "a": later + timedelta(seconds=45),
             "b": NOW,
