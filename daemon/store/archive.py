@@ -47,7 +47,8 @@ def archive(
         .where(Commitment.id == pledge_id)
         .values(archived_at=now, next_notice_at=None, updated_at=now)
     )
-    _record(conn, stored, now, actor, "archived", note)
+    lifecycle.record_action(conn, stored.pledge, now, actor, "archived", note)
+    connector.signal_change(conn)
 
 
 def unarchive(
@@ -81,19 +82,5 @@ def unarchive(
             updated_at=now,
         )
     )
-    _record(conn, stored, now, actor, "unarchived", note)
-
-
-def _record(
-    conn: Connection,
-    stored: pledges.Stored,
-    now: datetime,
-    actor: str,
-    what: str,
-    note: str | None,
-) -> None:
-    """Add the history row of an archiving (its status unchanged) and wake the daemon."""
-    status = stored.pledge.status.value
-    text = f"{what}: {note}" if note else what
-    lifecycle.record_history(conn, stored.pledge.id, now, status, status, actor, text, None)
+    lifecycle.record_action(conn, stored.pledge, now, actor, "unarchived", note)
     connector.signal_change(conn)

@@ -54,10 +54,7 @@ def acknowledge(
             next_notice_at=schedule.wake_at(pledge, policy, stored.planned_through),
         )
     )
-    status = pledge.status.value
-    lifecycle.record_history(
-        conn, pledge_id, now, status, status, actor, _history_note("acknowledged", note), None
-    )
+    lifecycle.record_action(conn, pledge, now, actor, "acknowledged", note)
     connector.signal_change(conn)
 
 
@@ -93,10 +90,7 @@ def snooze(
     _refresh(conn, [pledges.get(conn, pledge_id)], policy=policy)
     zone = documents.zone_of(stored.pledge)
     what = f"snoozed until {documents.shown(until, zone)}" if until else "snooze ended"
-    status = stored.pledge.status.value
-    lifecycle.record_history(
-        conn, pledge_id, now, status, status, actor, _history_note(what, note), None
-    )
+    lifecycle.record_action(conn, stored.pledge, now, actor, what, note)
     connector.signal_change(conn)
 
 
@@ -140,10 +134,7 @@ def silence(
             if until
             else f"silence on tag {tag} lifted"
         )
-        status = stored.pledge.status.value
-        lifecycle.record_history(
-            conn, stored.pledge.id, now, status, status, actor, _history_note(what, note), None
-        )
+        lifecycle.record_action(conn, stored.pledge, now, actor, what, note)
     connector.signal_change(conn)
     return len(tagged)
 
@@ -240,8 +231,3 @@ def _refresh(conn: Connection, found: Sequence[pledges.Stored], *, policy: Polic
             .where(Commitment.id == stored.pledge.id)
             .values(next_notice_at=following)
         )
-
-
-def _history_note(what: str, note: str | None) -> str:
-    """Return the history note of a hold: what it did, then the operator's note if any."""
-    return f"{what}: {note}" if note else what

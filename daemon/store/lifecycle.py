@@ -152,6 +152,18 @@ def record_history(conn: Connection, *fields: Any) -> None:
     conn.execute(insert(StatusChange), [history_row(*fields)])
 
 
+def record_action(
+    conn: Connection, pledge: Pledge, now: datetime, actor: str, what: str, note: str | None
+) -> None:
+    """Record in a pledge's history what was done to it, its status unchanged (a hold, an archiving).
+
+    The note is what was done, then the operator's note if any.
+    """
+    status = pledge.status.value
+    text = f"{what}: {note}" if note else what
+    record_history(conn, pledge.id, now, status, status, actor, text, None)
+
+
 def with_started_deadline(pledge: Pledge, now: datetime) -> Pledge:
     """Return `pledge` with its deadline that waits for its conditions started, when they are met."""
     if pledge.pending is None or pledge.blocked:
