@@ -32,6 +32,8 @@ from daemon.model.schedule import Policy
 from daemon.store import connector, lifecycle, pledges, refusals
 from daemon.store.schema import Commitment, Silence, StatusChange
 
+_SNOOZED = "snoozed until "  # how a snooze's history note starts
+
 
 def acknowledge(
     conn: Connection, pledge_id: str, *, now: datetime, policy: Policy, actor: str, note: str | None
@@ -89,7 +91,7 @@ def snooze(
     )
     _refresh(conn, [pledges.get(conn, pledge_id)], policy=policy)
     zone = documents.zone_of(stored.pledge)
-    what = f"snoozed until {documents.shown(until, zone)}" if until else "snooze ended"
+    what = f"{_SNOOZED}{documents.shown(until, zone)}" if until else "snooze ended"
     lifecycle.record_action(conn, stored.pledge, now, actor, what, note)
     connector.signal_change(conn)
 
@@ -153,21 +155,28 @@ def active(conn: Connection, now: datetime) -> tuple[list[dict[str, Any]], list[
             .order_by(Commitment.id)
         )
     )
+    # Who snoozed and why: the newest "snoozed until ..." history row of each, in one read.
+    setters: dict[str, Any] = {}
+    if snoozed:
+        for change in conn.execute(
+            select(StatusChange.commitment_id, StatusChange.actor, StatusChange.note)
+            .where(
+                StatusChange.commitment_id.in_([row.id for row in snoozed]),
+                StatusChange.note.startswith(_SNOOZED),
+            )
+            .order_by(StatusChange.id.desc())
+        ):
+            setters.setdefault(change.commitment_id, change)
     snoozes = []
     for row in snoozed:
-        what = f"snoozed until {row.snoozed_until.isoformat()}"
-        setting = conn.execute(
-            select(StatusChange.actor, StatusChange.note)
-            .where(StatusChange.commitment_id == row.id, StatusChange.note.startswith(what))
-            .order_by(StatusChange.id.desc())
-            .limit(1)
-        ).first()
-        note = setting.note.removeprefix(what).removeprefix(": ") or None if setting else None
+        setting = setters.get(row.id)
+        # The note is "snoozed until <instant>", then ": <why>" when one was given.
+        _, _, note = setting.note.partition(": ") if setting else ("", "", "")
         snoozes.append(
             {
                 "commitment_id": row.id,
                 "until": row.snoozed_until,
-                "note": note,
+                "note": note or None,
                 "actor": setting.actor if setting else None,
             }
         )

@@ -221,6 +221,18 @@ class TestHolds:
         ]
         assert [s["commitment_id"] for s in document["snoozes"]] == ["alpha", "delta"]
 
+    def test_a_snooze_given_as_a_duration_on_a_pledge_in_another_zone_keeps_its_note(
+        self, tmp_path: Path
+    ) -> None:
+        settings = _stored(
+            tmp_path, [{"id": "moscow", "title": "Moscow"}], timezone="Europe/Moscow"
+        )
+        held = process.cli("snooze", "moscow", "--until", "3d", "--note", "why", settings=settings)
+        assert held.returncode == 0, held.stderr
+        listed = json.loads(process.cli("holds", "--json", settings=settings).stdout)
+        [snooze] = listed["snoozes"]
+        assert (snooze["note"], snooze["actor"]) == ("why", f"cli:{getpass.getuser()}")
+
     def test_an_ended_hold_is_not_listed(self, tmp_path: Path) -> None:
         settings = _stored(tmp_path, PLEDGES)
         process.cli("snooze", "alpha", "--until", "3d", settings=settings)
