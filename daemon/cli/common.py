@@ -326,7 +326,7 @@ def window_text(pledge: Any) -> str:
     return f"{window.phrase} [{start} .. {end}) {window.timezone}"
 
 
-def hold_end(until: str | None, end: bool) -> str | None:
+def hold_end(until: str | None, end: bool, now: datetime) -> str | None:
     """Read `--until WHEN` or `--end` (exactly one): WHEN once it reads as an end, or None to end it now.
 
     `hold_end_in` then reads it in a zone (`holds.hold_end`, shared with the API).
@@ -337,17 +337,18 @@ def hold_end(until: str | None, end: bool) -> str | None:
         fail("give --until WHEN or --end", EXIT_INPUT)
     if until is not None:
         try:
-            holds.read_until(until, system_clock())
+            holds.read_until(until, now)
         except holds.UntilError as exc:
             fail(f"--until: {exc}", EXIT_INPUT)
     return until
 
 
-def hold_end_in(until: str | None, zone: tzinfo) -> datetime | None:
+def hold_end_in(until: str | None, zone: tzinfo, now: datetime) -> datetime | None:
     """Return the end of a hold in UTC, one without an offset read in `zone`; None stays None.
 
     `snooze` reads it in the pledge's zone, `silence` (pledges of many zones) in
-    PLEDGEWATCH_TIMEZONE. It must lie ahead, and at most ten years ahead: else
+    PLEDGEWATCH_TIMEZONE; a duration counts from `now`, the command's one reading
+    of the clock. It must lie ahead, and at most ten years ahead: else
     exit 2 naming the --until given.
     """
     from daemon.model import holds
@@ -355,6 +356,6 @@ def hold_end_in(until: str | None, zone: tzinfo) -> datetime | None:
     if until is None:
         return None
     try:
-        return holds.hold_end(until, zone=zone, now=system_clock())
+        return holds.hold_end(until, zone=zone, now=now)
     except holds.UntilError as exc:
         fail(f"--until: {exc}", EXIT_INPUT)

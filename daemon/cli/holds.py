@@ -47,17 +47,18 @@ def snooze(
     from daemon.model import documents
     from daemon.store import connector, holds, pledges
 
+    now = system_clock()
     settings = common.load_settings(ctx)
-    given = common.hold_end(until, end)
+    given = common.hold_end(until, end, now)
     engine = common.open_engine(settings)
     with common.existing(commitment_id), common.refused(), connector.write(engine) as conn:
         zone = documents.zone_of(pledges.get(conn, commitment_id).pledge)
-        when = common.hold_end_in(given, zone)
+        when = common.hold_end_in(given, zone, now)
         holds.snooze(
             conn,
             commitment_id,
             when,
-            now=system_clock(),
+            now=now,
             policy=settings.policy,
             actor=common.actor(),
             note=note,
@@ -79,15 +80,16 @@ def silence(
     """Hold the notices of every pledge with a tag until then."""
     from daemon.store import connector, holds
 
+    now = system_clock()
     settings = common.load_settings(ctx)
-    when = common.hold_end_in(common.hold_end(until, end), settings.zone)
+    when = common.hold_end_in(common.hold_end(until, end, now), settings.zone, now)
     engine = common.open_engine(settings)
     with common.refused(), connector.write(engine) as conn:
         count = holds.silence(
             conn,
             tag,
             when,
-            now=system_clock(),
+            now=now,
             policy=settings.policy,
             actor=common.actor(),
             note=note,

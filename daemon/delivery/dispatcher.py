@@ -212,9 +212,8 @@ class Dispatcher:
         skip: set[str],
     ) -> tuple[list[senders.Leased], datetime | None]:
         """Lease due deliveries up to the room left; with none, return when the next falls due."""
-        # A webhook gone (410) takes nothing until an operator enables it again;
-        # one since removed from the settings is claimed, and its deliveries die.
-        # Only configured ones: one since removed is claimed as any other's, and dies.
+        # A webhook gone (410) takes nothing until an operator enables it again; only
+        # configured ones count: one since removed is claimed as any other's, and dies.
         gone = set(webhooks.disabled(conn)) & set(targets)
         self._senders.set_gone(gone)
         for name in gone:

@@ -9,7 +9,6 @@ seed file already holds. Pure: the command reads and writes the files.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Iterable
@@ -73,13 +72,6 @@ def _commitment(p: Proposal) -> dict[str, Any]:
         "cue": p.cue,
     }
     return item
-
-
-def to_yaml(proposals: list[Proposal], source: Source, *, counted: float) -> str:
-    """Return the seed document of `proposals` as YAML with comments for the reviewer."""
-    out = io.StringIO()
-    write_yaml(proposals, source, out, counted=counted)
-    return out.getvalue()
 
 
 def write_yaml(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +17,13 @@ from daemon.seeds import fastpath
 PUBLISHED = date(2016, 3, 25)
 MOSCOW = ZoneInfo("Europe/Moscow")
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _to_yaml(found: list[Any], source: Any, *, counted: float) -> str:
+    """Return what `extract` writes for the proposals `found`, as text."""
+    out = io.StringIO()
+    writing.write_yaml(found, source, out, counted=counted)
+    return out.getvalue()
 
 
 def _propose(article: str) -> list[proposals.Proposal]:
@@ -234,7 +243,7 @@ ARTICLE = (
 class TestWriting:
     def test_the_yaml_is_a_seed_file_import_reads_with_the_extracted_blocks(self) -> None:
         found = _propose(ARTICLE)
-        written = writing.to_yaml(found, _source(), counted=0.5)
+        written = _to_yaml(found, _source(), counted=0.5)
         assert "# publisher: unknown" in written
         document = yaml.safe_load(written)
         assert document == yaml.safe_load(
@@ -267,7 +276,7 @@ class TestWriting:
 
     def test_merge_leaves_out_what_the_seed_file_holds(self) -> None:
         first = _propose(ARTICLE)
-        seed = yaml.safe_load(writing.to_yaml(first[:2], _source(), counted=0.5))
+        seed = yaml.safe_load(_to_yaml(first[:2], _source(), counted=0.5))
         seed["commitments"][1]["id"] = "renamed-by-hand"
         updated = ARTICLE.replace("Talks end\n\n", "Talks end\n\nA new line came first. ")
         again = writing.merge(_propose(updated), writing.known(seed))
@@ -280,7 +289,7 @@ class TestWriting:
     def test_merge_points_a_new_condition_at_the_seed_files_commitment(self) -> None:
         first = _propose(ARTICLE)
         minsk = next(p for p in first if p.title.startswith("Minsk"))
-        seed = yaml.safe_load(writing.to_yaml([minsk], _source(), counted=0.5))
+        seed = yaml.safe_load(_to_yaml([minsk], _source(), counted=0.5))
         seed["commitments"][0]["id"] = "minsk"
         again = writing.merge(_propose(ARTICLE), writing.known(seed))
         lifted = next(p for p in again if p.kind == "conditional")

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from daemon.delivery import retry
 from daemon.model import documents, durations, words
 from daemon.model.pledge import Pledge
 from daemon.model.statuses import Status
@@ -159,7 +160,7 @@ def deliveries(found: list[dict[str, Any]], zone: ZoneInfo, now: datetime) -> li
                 {
                     "when": when(a["at"], zone, now),
                     "outcome": _outcome(a["status"], a["error"]),
-                    "ok": a["error"] is None and (a["status"] is None or 200 <= a["status"] < 300),
+                    "ok": retry.Outcome(a["status"], a["error"], 0.0).ok,
                 }
                 for a in d["attempts"]
             ],
