@@ -316,6 +316,11 @@ class Outgoing:
     planned: Planned
 
 
+def look_ahead_start(planned_through: datetime | None, now: datetime) -> datetime:
+    """Return where a look ahead starts: notices already due are the planner's, not the future's."""
+    return now if planned_through is None else max(planned_through, now)
+
+
 def outgoing(
     pledge: Pledge,
     policy: Policy,
@@ -333,7 +338,7 @@ def outgoing(
     what is listed at the hold's end. Every later notice goes out at its own
     instant (acknowledged repeats and blocked pledges have none).
     """
-    start = now if after is None else max(after, now)
+    start = look_ahead_start(after, now)
     found: list[Outgoing] = []
     held = pledge.held_until
     if held is not None and start < held:

@@ -70,7 +70,7 @@ def unarchive(
     if stored.archived_at is None:
         raise refusals.NothingToDo(f"{pledge_id}: not archived, so there is nothing to bring back")
     # What fell due while it was archived is not owed: the look ahead starts now.
-    through = pledges.look_ahead_start(stored.planned_through, now)
+    through = schedule.look_ahead_start(stored.planned_through, now)
     pledge = replace(stored.pledge, archived=False)
     conn.execute(
         update(Commitment)

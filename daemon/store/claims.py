@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Integer, Row, bindparam, func, select, update
 
+from daemon.model.statuses import Status
 from daemon.store.schema import Commitment, Delivery, Event
 
 _C = Commitment.__table__.c
@@ -77,6 +78,23 @@ def claim_due_pledges(conn: Connection, now: datetime, limit: int) -> list[Row]:
     Rows another replica holds are skipped, not waited for: it is planning them.
     """
     return list(conn.execute(_DUE_PLEDGES, {"now": now, "limit": limit}))
+
+
+def lock_open_pledges(conn: Connection, *, after: str, limit: int) -> list[Row]:
+    """Return up to `limit` open pledges with ids after `after`, by id, locked until commit.
+
+    For a replan: unlike the planner's claim it waits for a replica planning one of
+    them, so that every open pledge is moved, none skipped.
+    """
+    still_open = [s.value for s in Status if not s.is_closed]
+    stmt = (
+        select(Commitment.__table__)
+        .where(_C.status.in_(still_open), _C.id > after)
+        .order_by(_C.id)
+        .limit(limit)
+        .with_for_update()
+    )
+    return list(conn.execute(stmt))
 
 
 def claim_unfanned_event(conn: Connection) -> Row | None:

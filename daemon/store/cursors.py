@@ -10,12 +10,11 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, update
 
 from daemon.model import schedule
 from daemon.model.schedule import Policy
-from daemon.model.statuses import Status
-from daemon.store import pledges
+from daemon.store import claims, pledges
 from daemon.store.schema import Commitment
 
 logger = logging.getLogger(pledges.__name__)  # the logger name operators filter on
@@ -74,17 +73,8 @@ def replan(
     cursor, and the planner catches up on it under the new timing as after
     downtime. A pledge whose planning failed keeps its retry time.
     """
-    still_open = [s.value for s in Status if not s.is_closed]
     moved = 0
-    rows = list(
-        conn.execute(
-            select(Commitment.__table__)
-            .where(Commitment.status.in_(still_open), Commitment.id > after)
-            .order_by(Commitment.id)
-            .limit(REPLAN_BATCH)
-            .with_for_update()
-        )
-    )
+    rows = claims.lock_open_pledges(conn, after=after, limit=REPLAN_BATCH)
     if not rows:
         return moved, None
     changes = []
@@ -132,6 +122,6 @@ def _replanned(
     if not held and (before is None or before > now):
         # The new timing puts a notice in the past, but the old one owed nothing up
         # to now: that notice never fell due, so the new timing starts from now.
-        through = pledges.look_ahead_start(through, now)
+        through = schedule.look_ahead_start(through, now)
         following = schedule.wake_at(pledge, new, through)
     return through, following

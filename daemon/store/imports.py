@@ -51,7 +51,7 @@ def upsert(
     through = row.planned_through
     if status_changed and row.acknowledged_at is not None:
         # The repeats the acknowledgement held back are not owed.
-        through = pledges.look_ahead_start(through, now)
+        through = schedule.look_ahead_start(through, now)
     values = rows.columns(state)
     values.update(
         updated_at=now,

@@ -48,7 +48,7 @@ def set_status(
     pledge = replace(stored.pledge, status=status, acknowledged=False)
     through = stored.planned_through
     if stored.pledge.acknowledged:
-        through = pledges.look_ahead_start(through, now)
+        through = schedule.look_ahead_start(through, now)
     conn.execute(
         update(Commitment)
         .where(Commitment.id == pledge_id)
@@ -89,7 +89,7 @@ def propagate_status(
         through = dependent.planned_through
         if status is condition.status and not dependent.pledge.blocked:
             # Its clock starts now: what it would have been owed while waiting is not owed.
-            through = pledges.look_ahead_start(through, now)
+            through = schedule.look_ahead_start(through, now)
             if dependent.pledge.pending is not None:
                 dependent = _start_deadline(conn, dependent, now)
         if (status is condition.status or status.is_closed) and not dependent.pledge.archived:

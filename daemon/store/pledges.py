@@ -270,11 +270,6 @@ def outgoing_document(found: schedule.Outgoing, zone: ZoneInfo) -> dict[str, Any
     return document
 
 
-def look_ahead_start(planned_through: datetime | None, now: datetime) -> datetime:
-    """Return where a look ahead starts: notices already due are the planner's, not the future's."""
-    return now if planned_through is None else max(planned_through, now)
-
-
 def summary(conn: Connection) -> tuple[int, datetime | None]:
     """Return how many pledges are watched (stored, not archived) and the earliest next notice.
 
