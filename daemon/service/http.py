@@ -113,18 +113,15 @@ def create_app(
         after: str | None = Query(None, max_length=200, description="Those past this id"),
     ) -> list[dict[str, Any]]:
         with connector.read(engine) as conn:
-            if limit is None and after is None:
-                found = pledges.list_all(conn, status, archived=archived)
-            else:
-                # Keyset on the primary key: each page is one index range, however deep.
-                chunks = pledges.chunks(
-                    conn,
-                    statuses=[status] if status else (),
-                    size=limit or 500,
-                    after=after,
-                    archived=archived,
-                )
-                found = next(chunks, []) if limit else [s for chunk in chunks for s in chunk]
+            # Keyset on the primary key: each page is one index range, however deep.
+            chunks = pledges.chunks(
+                conn,
+                statuses=[status] if status else (),
+                size=limit or 500,
+                after=after,
+                archived=archived,
+            )
+            found = next(chunks, []) if limit else [s for chunk in chunks for s in chunk]
         if limit is not None and len(found) == limit:
             following = request.url.include_query_params(after=found[-1].pledge.id)
             response.headers["Link"] = f'<{following}>; rel="next"'

@@ -195,13 +195,8 @@ def list_all(
 
     `archived` True: only the archived ones; None: both.
     """
-    stmt = select(Commitment.__table__)
-    if archived is not None:
-        stmt = stmt.where(Commitment.archived_at.is_not(None) if archived else WATCHED)
-    if status is not None:
-        stmt = stmt.where(Commitment.status == status.value)
-    rows = list(conn.execute(stmt.order_by(Commitment.id)))
-    return _stored(conn, rows)
+    found = chunks(conn, statuses=[status] if status else (), archived=archived)
+    return [stored for chunk in found for stored in chunk]
 
 
 def condition_edges(conn: Connection) -> list[tuple[str, str]]:
