@@ -223,22 +223,23 @@ class TestOutbox:
             names = list(conn.scalars(select(Delivery.webhook)))
         assert names == ["console"]
 
-    def test_a_claim_takes_each_webhooks_room_oldest_first_and_others_only_when_asked(
-        self, engine: Engine
-    ) -> None:
+    def _enqueued(self, engine: Engine, webhooks: list[str], *, events: int) -> None:
+        """Store the seed, then `events` overdue notices an hour apart, each to every webhook."""
         self._seed(engine)
-        hooks = {
-            name: WebhookSettings(url=f"https://example.org/{name}")
-            for name in ("busy", "quiet", "removed")
-        }
-        events = [
+        hooks = {name: WebhookSettings(url=f"https://example.org/{name}") for name in webhooks}
+        found = [
             outbox.NewEvent(
                 "syria-draft-constitution", NoticeType.OVERDUE, NOW + timedelta(hours=i), {}, []
             )
-            for i in range(3)
+            for i in range(events)
         ]
         with connector.write(engine) as conn:
-            outbox.enqueue_all(conn, events, now=NOW, webhooks=hooks)
+            outbox.enqueue_all(conn, found, now=NOW, webhooks=hooks)
+
+    def test_a_claim_takes_each_webhooks_room_oldest_first_and_others_only_when_asked(
+        self, engine: Engine
+    ) -> None:
+        self._enqueued(engine, ["busy", "quiet", "removed"], events=3)
         later = NOW + timedelta(minutes=1)
         lease = later + timedelta(seconds=45)
         with connector.write(engine) as conn:
@@ -264,16 +265,7 @@ class TestOutbox:
     def test_a_claim_reads_webhooks_in_the_order_given_and_stops_once_the_limit_is_found(
         self, engine: Engine
     ) -> None:
-        self._seed(engine)
-        hooks = {name: WebhookSettings(url=f"https://example.org/{name}") for name in ("a", "b")}
-        events = [
-            outbox.NewEvent(
-                "syria-draft-constitution", NoticeType.OVERDUE, NOW + timedelta(hours=i), {}, []
-            )
-            for i in range(3)
-        ]
-        with connector.write(engine) as conn:
-            outbox.enqueue_all(conn, events, now=NOW, webhooks=hooks)
+        self._enqueued(engine, ["a", "b"], events=3)
         later = NOW + timedelta(minutes=1)
         lease = later + timedelta(seconds=45)
         with connector.write(engine) as conn:
@@ -285,11 +277,7 @@ class TestOutbox:
         assert left == {"a": NOW, "b": lease}
 
     def test_earliest_due_answers_for_every_webhook_in_one_statement(self, engine: Engine) -> None:
-        self._seed(engine)
-        hooks = {name: WebhookSettings(url=f"https://example.org/{name}") for name in ("a", "b")}
-        event = outbox.NewEvent("syria-draft-constitution", NoticeType.OVERDUE, NOW, {}, [])
-        with connector.write(engine) as conn:
-            outbox.enqueue_all(conn, [event], now=NOW, webhooks=hooks)
+        self._enqueued(engine, ["a", "b"], events=1)
         later = NOW + timedelta(minutes=1)
         with connector.write(engine) as conn:
             # "a"'s one delivery is leased: it falls due again when its lease runs out.
