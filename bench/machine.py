@@ -77,6 +77,30 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime) / _TICKS
 
 
+def tree(pid: int) -> list[int]:
+    """Return `pid` and its descendants (the daemon and its posting process)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+        for child in children:
+            found += tree(int(child))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """Return the CPU time `pid` and its descendants have used, each its own threads."""
+    return sum(cpu_seconds(each) for each in tree(pid))
+
+
+def tree_memory_mb(pid: int) -> dict[str, float]:
+    """Return the resident sets of `pid` and its descendants, added up, now and at their peaks."""
+    each = [memory_mb(one) for one in tree(pid)]
+    return {key: sum(found[key] for found in each) for key in ("rss", "peak")}
+
+
 def memory_mb(pid: int) -> dict[str, float]:
     """Return the resident set now (`rss`) and its peak (`peak`), in MiB."""
     found = {}

@@ -147,12 +147,12 @@ class Daemon:
             return False
 
     def cpu_seconds(self) -> float:
-        """Return the CPU time the daemon has used so far."""
-        return machine.cpu_seconds(self.pid)
+        """Return the CPU time the daemon and its posting process have used so far."""
+        return machine.tree_cpu_seconds(self.pid)
 
     def memory_mb(self) -> dict[str, float]:
-        """Return the daemon's resident set now and its peak, in MiB."""
-        return machine.memory_mb(self.pid)
+        """Return the resident set of the daemon and its posting process, now and at its peak, in MiB."""
+        return machine.tree_memory_mb(self.pid)
 
     def metrics(self) -> str | None:
         """Return the /metrics text, or None when the daemon has no such route."""

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
-import httpx
 from sqlalchemy import Connection, Engine, Row
 
 from daemon.clock import Clock
@@ -30,7 +29,7 @@ from daemon.store import claims, connector, outbox, waiting, webhooks
 
 logger = logging.getLogger(__name__)
 
-PREFETCH = 4  # deliveries leased per sender: one being sent, the rest waiting their turn
+PREFETCH = 16  # deliveries leased per sender: one being sent, the rest waiting their turn
 LEASE_SENDS = 2  # a lease covers this many sends' timeouts, plus the margin
 OTHERS_EVERY = timedelta(minutes=1)  # see Dispatcher._others_at
 
@@ -47,13 +46,13 @@ class WebhookHealth:
 
 
 class Dispatcher:
-    """Sends due deliveries with one pooled `httpx.Client`, several at a time."""
+    """Sends due deliveries through `post` (`offload`, or `senders.post_here`), several at a time."""
 
     def __init__(
         self,
         engine: Engine,
         settings: Settings,
-        client: httpx.Client,
+        post: senders.Post,
         clock: Clock,
         *,
         worker: str,
@@ -73,7 +72,7 @@ class Dispatcher:
         self._on_attempt = on_attempt  # counts each attempt (None: the lease was lost)
         self._senders = senders.SenderPool(
             settings,
-            client,
+            post,
             clock,
             workers=workers,
             per_webhook=per_webhook,
@@ -176,7 +175,7 @@ class Dispatcher:
             failed: Exception | None = None
             try:
                 with connector.write(self._engine) as conn:
-                    recorded = [self._record(conn, item) for item in finished]
+                    recorded = self._record(conn, finished)
                     if claim:
                         try:
                             # A savepoint: a claim that fails must not take the
@@ -262,22 +261,33 @@ class Dispatcher:
             + self.settings.lease_margin
         )
 
-    def _record(self, conn: Connection, item: senders.Finished) -> bool:
-        """Record one attempt; return whether its lease still held."""
-        outcome, decision, now = item.outcome, item.decision, item.at
-        result = outbox.Result(
-            decision.state,
-            decision.retry_at,
-            outcome.status_code,
-            outcome.error,
-            outcome.duration_ms,
+    def _record(self, conn: Connection, finished: list[senders.Finished]) -> list[bool]:
+        """Record these attempts, in one batch; return, for each, whether its lease still held."""
+        recorded = outbox.record_all(
+            conn,
+            [
+                outbox.Attempted(
+                    item.row.id,
+                    item.row.token,
+                    item.at,
+                    outbox.Result(
+                        item.decision.state,
+                        item.decision.retry_at,
+                        item.outcome.status_code,
+                        item.outcome.error,
+                        item.outcome.duration_ms,
+                    ),
+                )
+                for item in finished
+            ],
         )
-        recorded = outbox.record(conn, item.row.id, token=item.row.token, now=now, result=result)
-        if recorded and decision.disable_webhook:
-            reason = f"HTTP {outcome.status_code} Gone at {now:%Y-%m-%d %H:%M:%SZ}"
-            webhooks.disable(conn, item.row.webhook, reason=reason, now=now)
-            if item.row.webhook in self.settings.webhooks:
-                self._senders.add_gone(item.row.webhook)
+        for item, held in zip(finished, recorded, strict=True):
+            if held and item.decision.disable_webhook:
+                outcome, at = item.outcome, item.at
+                reason = f"HTTP {outcome.status_code} Gone at {at:%Y-%m-%d %H:%M:%SZ}"
+                webhooks.disable(conn, item.row.webhook, reason=reason, now=at)
+                if item.row.webhook in self.settings.webhooks:
+                    self._senders.add_gone(item.row.webhook)
         return recorded
 
     def _not_recorded(self, finished: list[senders.Finished], exc: Exception) -> None:

@@ -32,13 +32,16 @@ from sqlalchemy import Row
 
 from daemon.clock import Clock
 from daemon.delivery import formats, posting, retry
-from daemon.settings import CONSOLE, Settings
+from daemon.settings import CONSOLE, Settings, WebhookSettings
 
 # The dispatcher's logger: the senders' lines keep the name they had before the
 # pool had a module of its own (`LOG_FORMAT=json` shows it).
 logger = logging.getLogger("daemon.delivery.dispatcher")
 
 DEFAULT_TIMEOUT = timedelta(seconds=15)  # the console's, for the lease
+
+# Posts one notice: (webhook name, its settings, body, delivery id) -> how it went.
+Post = Callable[[str, WebhookSettings, dict[str, Any], str], retry.Outcome]
 
 
 @dataclass(frozen=True)
@@ -59,13 +62,24 @@ class Finished:
     at: datetime
 
 
+def post_here(client: httpx.Client, clock: Clock) -> Post:
+    """Return a `Post` that posts in this process, on `client` (the daemon posts in a child: `offload`)."""
+
+    def post(
+        name: str, hook: WebhookSettings, body: dict[str, Any], delivery_id: str
+    ) -> retry.Outcome:
+        return posting.post(client, hook, body, delivery_id=delivery_id, clock=clock).outcome
+
+    return post
+
+
 class SenderPool:
-    """Sends leased deliveries with one pooled `httpx.Client`, several at a time."""
+    """Sends leased deliveries through `post`, several at a time."""
 
     def __init__(
         self,
         settings: Settings,
-        client: httpx.Client,
+        post: Post,
         clock: Clock,
         *,
         workers: int,
@@ -74,7 +88,7 @@ class SenderPool:
         on_done: Callable[[], None],
     ) -> None:
         self.settings = settings  # replaced on a reload
-        self._client = client
+        self._post = post
         self._clock = clock
         self._per_webhook = per_webhook
         self._out = out or sys.stdout
@@ -264,8 +278,7 @@ class SenderPool:
         if hook is None:
             message = f"webhook {row.webhook!r} is no longer configured"
             return retry.Outcome(None, message, 0.0, permanent=True)
-        reply = posting.post(self._client, hook, row.body, delivery_id=row.id, clock=self._clock)
-        return reply.outcome
+        return self._post(row.webhook, hook, row.body, row.id)
 
     def _write_line(self, line: str) -> None:
         """Write one console line with its newline, in one call, under the pool's lock.

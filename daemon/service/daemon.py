@@ -39,7 +39,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from daemon.clock import Clock, system_clock
-from daemon.delivery import guard
+from daemon.delivery import guard, offload
 from daemon.delivery.dispatcher import Dispatcher
 from daemon.service import checks, http, metrics, notify, reload, startup, watch, watchdog
 from daemon.service.loop import Drain
@@ -84,7 +84,9 @@ class Daemon:
             job_defaults={"misfire_grace_time": None},
         )
         policy = guard.Policy(self.settings.allow_private_targets, self.settings.allowed_targets)
-        self.client = guard.client(policy, max_connections=self.settings.max_concurrency)
+        # Notices are posted from a child process: sending and the database use both cores.
+        self.posting = offload.PostingProcess(policy, max_connections=self.settings.max_concurrency)
+        self.posting.start()
         # One registry per daemon; label values are the configured webhook names (bounded).
         self.metrics = metrics.Metrics(sorted(self.settings.webhooks) or [CONSOLE])
         self.watch = watch.ChangeWatch(
@@ -99,7 +101,7 @@ class Daemon:
         self.dispatcher = Dispatcher(
             self.engine,
             self.settings,
-            self.client,
+            self.posting.post,
             self.clock,
             worker=self.worker,
             workers=self.settings.max_concurrency,
@@ -246,7 +248,7 @@ class Daemon:
                 "when their leases expire",
                 extra={"action": "leases_not_released"},
             )
-        self.client.close()
+        self.posting.close()
         self.watch.close()
         self.engine.dispose()
         self.notifier.close()

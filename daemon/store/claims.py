@@ -60,6 +60,12 @@ _DUE = (
 _DUE_FOR_WEBHOOK = _DUE.where(_D.webhook == bindparam("webhook"))
 # Those of webhooks not configured here: rare, read only when asked for.
 _DUE_FOR_OTHERS = _DUE.where(_D.webhook.not_in(bindparam("known", expanding=True)))
+# Who holds each of a turn's deliveries, locked until its outcomes are written.
+_HOLDERS = (
+    select(_D.id, _D.claimed_by)
+    .where(_D.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+)
 _LEASE = (
     update(Delivery.__table__)
     .where(_D.id.in_(bindparam("ids", expanding=True)))
@@ -95,6 +101,15 @@ def lock_open_pledges(conn: Connection, *, after: str, limit: int) -> list[Row]:
         .with_for_update()
     )
     return list(conn.execute(stmt))
+
+
+def lock_holders(conn: Connection, ids: Collection[str]) -> dict[str, str | None]:
+    """Return the claim token holding each of these deliveries, locked until commit.
+
+    Waits for a replica writing one of them (recording its own outcome): what
+    it wrote is then read, not overwritten.
+    """
+    return {row.id: row.claimed_by for row in conn.execute(_HOLDERS, {"ids": list(ids)})}
 
 
 def claim_unfanned_event(conn: Connection) -> Row | None:

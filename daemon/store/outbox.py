@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon.settings import CONSOLE, WebhookSettings
+from daemon.store import claims
 from daemon.store.schema import Attempt, Delivery, Event
 
 STATES = ("pending", "delivered", "dead")
@@ -196,36 +197,68 @@ class Result:
     duration_ms: float
 
 
+@dataclass(frozen=True)
+class Attempted:
+    """One attempt to record: which delivery, under which claim, when, and how it went."""
+
+    delivery_id: str
+    token: str
+    at: datetime
+    result: Result
+
+
 def record(
     conn: Connection, delivery_id: str, *, token: str, now: datetime, result: Result
 ) -> bool:
-    """Record an attempt and the delivery's new state; False when the lease was lost.
+    """Record one attempt (see `record_all`); False when the lease was lost."""
+    return record_all(conn, [Attempted(delivery_id, token, now, result)])[0]
 
-    The update is guarded by the claim's token: a claim whose lease expired and
-    was taken over records nothing, and the new holder's outcome stands.
+
+def record_all(conn: Connection, attempts: Sequence[Attempted]) -> list[bool]:
+    """Record attempts and their deliveries' new states; for each, False when its lease was lost.
+
+    A delivery is recorded only while its claim's token still holds it: one
+    whose lease expired and was taken over records nothing, and the new
+    holder's outcome stands. Three statements however many attempts: which
+    tokens still hold (their rows locked on PostgreSQL), then the updates and
+    the attempts, each one batch.
     """
-    params = {
-        "delivery_id": delivery_id,
-        "token": token,
-        "new_state": result.state,
-        "status": result.status_code,
-        "error": result.error,
-        "retry_at": result.next_attempt_at,
-        "when_delivered": now if result.state == "delivered" else None,
-    }
-    if conn.execute(_RECORD, params).rowcount != 1:
-        return False
-    conn.execute(
-        _NEW_ATTEMPT,
-        {
-            "delivery_id": delivery_id,
-            "attempted_at": now,
-            "status_code": result.status_code,
-            "error": result.error,
-            "duration_ms": result.duration_ms,
-        },
-    )
-    return True
+    if not attempts:
+        return []
+    ids = [attempt.delivery_id for attempt in attempts]
+    holders = claims.lock_holders(conn, ids)
+    held = [holders.get(attempt.delivery_id) == attempt.token for attempt in attempts]
+    kept = [attempt for attempt, holds in zip(attempts, held, strict=True) if holds]
+    if kept:
+        conn.execute(
+            _RECORD,
+            [
+                {
+                    "delivery_id": attempt.delivery_id,
+                    "token": attempt.token,
+                    "new_state": attempt.result.state,
+                    "status": attempt.result.status_code,
+                    "error": attempt.result.error,
+                    "retry_at": attempt.result.next_attempt_at,
+                    "when_delivered": attempt.at if attempt.result.state == "delivered" else None,
+                }
+                for attempt in kept
+            ],
+        )
+        conn.execute(
+            _NEW_ATTEMPT,
+            [
+                {
+                    "delivery_id": attempt.delivery_id,
+                    "attempted_at": attempt.at,
+                    "status_code": attempt.result.status_code,
+                    "error": attempt.result.error,
+                    "duration_ms": attempt.result.duration_ms,
+                }
+                for attempt in kept
+            ],
+        )
+    return held
 
 
 def replay(conn: Connection, delivery_id: str, *, now: datetime) -> bool:

@@ -39,6 +39,20 @@ def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> Non
         time.sleep(0.01)
 
 
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as found:
+        return [int(child) for child in found.read().split()]
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` runs; a zombie waiting for its reaper has exited."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_a_daemon_killed_at_random_moments_of_a_burst_loses_no_notice(
     receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -81,9 +95,13 @@ def test_a_daemon_killed_at_random_moments_of_a_burst_loses_no_notice(
         _wait_until(
             lambda at=threshold: len(arrived()) >= at, 60, f"run {number} (seed {seed_value})"
         )
+        children = _children(daemon.process.pid)
+        assert children, "the daemon posts from a child process"
         daemon.process.send_signal(signal.SIGKILL)
         daemon.process.wait(timeout=10)
         daemon.handle.close()
+        # Its posting process ends with it: no orphan goes on sending.
+        _wait_until(lambda c=children: not any(map(_running, c)), 10, f"run {number}'s child")
 
     final = process.start(settings, tmp_path / "final.log")
     try:

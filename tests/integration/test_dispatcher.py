@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from standardwebhooks.webhooks import Webhook
 
-from daemon.delivery import formats, guard
+from daemon.delivery import formats, guard, senders
 from daemon.delivery.dispatcher import PREFETCH, Dispatcher
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import NoticeType, Policy
@@ -129,7 +129,7 @@ def _dispatcher(
     dispatcher = Dispatcher(
         engine,
         settings,
-        client,
+        senders.post_here(client, _now),
         _now,
         worker="test",
         on_done=wake,
@@ -510,7 +510,8 @@ def test_a_slow_webhook_gets_no_more_than_its_share_and_the_others_are_served(
     slow, fast = f"/slow/{uuid.uuid4().hex}", f"/fast/{uuid.uuid4().hex}"
     receiver.delay[slow] = 2.0
     settings = _settings(receiver, {"slow": slow, "fast": fast})
-    _enqueue(engine, settings, count=4)  # four notices, each to both webhooks
+    count = PREFETCH + 2  # more notices than one sender's share, each to both webhooks
+    _enqueue(engine, settings, count=count)
     dispatcher, done = _dispatcher(engine, settings, dispatchers, workers=4, per_webhook=1)
     dispatcher.send_due()
     receiver.wait_for(fast, count=1, timeout=5)
@@ -522,10 +523,10 @@ def test_a_slow_webhook_gets_no_more_than_its_share_and_the_others_are_served(
                 )
             )
         )
-    # Its share: one sender with PREFETCH leased, though four are due and workers are idle.
+    # Its share: one sender with PREFETCH leased, though more are due and workers are idle.
     assert len(leased) == PREFETCH
     # Every finished send wakes the drain (here: by hand) to claim the next.
-    while len(receiver.at(fast)) < 4:
+    while len(receiver.at(fast)) < count:
         _wait(done, 1)
         dispatcher.send_due()
     assert len(receiver.at(slow)) <= 2
