@@ -6,12 +6,12 @@ about what is pending; none locks a row.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, String, bindparam, func, select, union_all
+from sqlalchemy import JSON, Connection, Select, String, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 
 from daemon.store.schema import Delivery
 
@@ -23,33 +23,41 @@ def count(conn: Connection) -> int:
     return int(conn.scalar(select(func.count()).where(Delivery.state == "pending")) or 0)
 
 
-@functools.lru_cache(maxsize=16)
-def _earliest_of(count: int) -> Select[Any]:
-    """One statement for `count` webhooks: each one's earliest pending delivery, one row each.
+def _names(dialect: str) -> Any:
+    """The webhook names, one bound list, as a table of one column `name`."""
+    if dialect == "postgresql":
+        return func.unnest(bindparam("names", type_=postgresql.ARRAY(String))).table_valued("name")
+    # SQLite has no arrays: the list goes in as JSON, read back row by row.
+    return func.json_each(bindparam("names", type_=JSON)).table_valued("value")
 
-    Each row is a probe of the (state, webhook, next_attempt_at) index, all in
-    one round trip: a hundred idle webhooks cost about what one does.
+
+def _earliest_for(dialect: str) -> Select[Any]:
+    """One statement for any number of webhooks: each one's earliest pending delivery.
+
+    The names are one bound list, and each row is a probe of the (state,
+    webhook, next_attempt_at) index: a hundred idle webhooks cost about what
+    one does, on the database and in this process.
     """
-
-    def probe(i: int) -> Select[Any]:
-        name = bindparam(f"w{i}", type_=String)
-        earliest = (
-            select(func.min(_D.next_attempt_at))
-            .where(_D.state == "pending", _D.webhook == name)
-            .scalar_subquery()
-        )
-        return select(name.label("webhook"), earliest.label("due"))
-
-    probes = union_all(*[probe(i) for i in range(count)]).subquery()
+    names = _names(dialect)
+    name = names.c.name if dialect == "postgresql" else names.c.value
+    earliest = (
+        select(func.min(_D.next_attempt_at))
+        .where(_D.state == "pending", _D.webhook == name)
+        .scalar_subquery()
+    )
+    probes = select(name.label("webhook"), earliest.label("due")).subquery()
     # Only webhooks with anything pending come back: idle ones cost a probe, not a row.
     return select(probes.c.webhook, probes.c.due).where(probes.c.due.is_not(None))
+
+
+_EARLIEST = {dialect: _earliest_for(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 def earliest_due(conn: Connection, webhooks: Sequence[str]) -> dict[str, datetime | None]:
     """Return, for each of `webhooks`, when its earliest pending delivery falls due (None: none)."""
     if not webhooks:
         return {}
-    rows = conn.execute(_earliest_of(len(webhooks)), {f"w{i}": w for i, w in enumerate(webhooks)})
+    rows = conn.execute(_EARLIEST[conn.dialect.name], {"names": list(webhooks)})
     found = {row.webhook: row.due for row in rows}
     return {name: found.get(name) for name in webhooks}
 
