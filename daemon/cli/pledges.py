@@ -27,6 +27,7 @@ def import_(
 ) -> None:
     """Import commitments: one transaction, upsert by id."""
     from daemon import seeds
+    from daemon.store import connector
 
     settings = common.load_settings(ctx)
     now = system_clock()
@@ -50,6 +51,9 @@ def import_(
                 transaction.rollback()
             else:
                 transaction.commit()
+        if not dry_run:
+            # Paid here, by the import, rather than by the next command or the daemon.
+            connector.checkpoint(engine)
     except seeds.SeedError as exc:
         common.fail(str(exc), common.EXIT_INPUT)
     summary = ", ".join(f"{n} {what}" for what, n in counts.items())

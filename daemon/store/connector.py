@@ -213,6 +213,18 @@ def signal_change(conn: Connection) -> None:
         conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
+def checkpoint(engine: Engine) -> None:
+    """After a large write on SQLite, copy the write-ahead log into the file and empty it.
+
+    A big import leaves its whole size in the WAL; left there, the next
+    process to open the file pays to read it all back. Does nothing on
+    PostgreSQL. A checkpoint that readers hold up stops short, harmlessly.
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def _alembic_config(engine: Engine) -> Any:
     from alembic.config import Config
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -632,3 +634,20 @@ def test_ack_snooze_and_silence_are_shown_and_recorded(
     assert any(n and n.startswith("snoozed until") for n in notes)
     assert any(n and n.startswith("tag syria silenced until") for n in notes)
     assert neither.returncode == 2 and unknown.returncode == 2
+
+
+def test_an_import_beside_another_connection_leaves_no_write_ahead_log(tmp_path: Path) -> None:
+    database = tmp_path / "wal.db"
+    settings = {"PLEDGEWATCH_DATABASE_URL": f"sqlite:///{database}"}
+    assert process.cli("migrate", settings=settings).returncode == 0
+    later = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    pledges = [{"id": f"w{i:04d}", "title": f"Pledge {i}", "deadline": later} for i in range(2000)]
+    # Open, as the daemon's are: SQLite then leaves the log in place when the import closes.
+    with contextlib.closing(sqlite3.connect(database)) as other:
+        other.execute("SELECT count(*) FROM commitments").fetchone()
+        imported = process.cli("import", str(_seed(tmp_path, pledges)), settings=settings)
+        assert imported.returncode == 0, imported.stderr
+        # The import checkpoints it itself, so no later process reads it all back.
+        wal = database.with_name(database.name + "-wal")
+        assert not wal.exists() or wal.stat().st_size == 0
+        assert other.execute("SELECT count(*) FROM commitments").fetchone() == (2000,)
