@@ -198,19 +198,20 @@ def _serve(from_daemon: Connection, to_daemon: Connection) -> None:
         with lock:
             to_daemon.send((key, outcome))
 
-    with ThreadPoolExecutor(start.max_connections, thread_name_prefix="post") as pool:
-        while True:
-            try:
-                message = from_daemon.recv()
-            except (EOFError, OSError):
-                break
-            if message[0] == "hook":
-                _, name, hook = message
-                hooks[name] = hook
-            else:
-                _, key, name, body, delivery_id = message
-                pool.submit(post, key, hooks[name], body, delivery_id)
-        pool.shutdown(wait=False, cancel_futures=True)
+    # Not a `with` block: its exit would wait for the posts still running.
+    pool = ThreadPoolExecutor(start.max_connections, thread_name_prefix="post")
+    while True:
+        try:
+            message = from_daemon.recv()
+        except (EOFError, OSError):
+            break
+        if message[0] == "hook":
+            _, name, hook = message
+            hooks[name] = hook
+        else:
+            _, key, name, body, delivery_id = message
+            pool.submit(post, key, hooks[name], body, delivery_id)
+    pool.shutdown(wait=False, cancel_futures=True)
     os._exit(0)  # the daemon is gone or done: posts still running are abandoned
 
 
