@@ -14,19 +14,59 @@ outcome of the post::
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
 from daemon import __version__
 from daemon.clock import Clock
 from daemon.delivery import formats, guard, retry, signing
-from daemon.settings import WebhookSettings, mask_url
+from daemon.masking import mask_url
+
+if TYPE_CHECKING:
+    from daemon.settings import WebhookSettings
 
 USER_AGENT = f"pledgewatch/{__version__}"
 RESPONSE_LIMIT = 64 * 1024  # bytes of an answer read at most; the rest is never read
+
+
+class Hook(Protocol):
+    """What a post needs of a webhook: a `WebhookSettings`, or the `Target` taken from one."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def timeout(self) -> timedelta: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def secrets(self) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """A webhook's plain values, all a post needs.
+
+    What the posting process is handed instead of the `WebhookSettings`:
+    unpickling one would load pydantic, and with the settings SQLAlchemy, into
+    a process that needs neither (`offload`).
+    """
+
+    url: str
+    format: str
+    timeout: timedelta
+    headers: Mapping[str, str] = field(repr=False)  # may carry a token
+    secrets: tuple[str, ...] = field(repr=False)
+
+    @classmethod
+    def of(cls, hook: WebhookSettings) -> Target:
+        """Return the values of `hook` that a post reads."""
+        return cls(hook.url, hook.format, hook.timeout, dict(hook.headers), tuple(hook.secrets))
 
 
 @dataclass(frozen=True)
@@ -40,7 +80,7 @@ class Reply:
 
 def post(
     client: httpx.Client,
-    hook: WebhookSettings,
+    hook: Hook,
     body: dict[str, Any],
     *,
     delivery_id: str,
@@ -88,7 +128,7 @@ def post(
 
 
 def _request(
-    hook: WebhookSettings, body: dict[str, Any], delivery_id: str, now: datetime
+    hook: Hook, body: dict[str, Any], delivery_id: str, now: datetime
 ) -> tuple[bytes, dict[str, str]]:
     """Return the bytes `hook` receives for `body` and the headers, signed with each secret."""
     content, content_type = formats.render(hook.format, body, delivery_id=delivery_id)
@@ -128,7 +168,7 @@ def _read_body(response: httpx.Response, keep: int) -> bytes:
     return kept
 
 
-def _mask_secrets(text: str, hook: WebhookSettings) -> str:
+def _mask_secrets(text: str, hook: Hook) -> str:
     """Return an error text with the webhook's URL masked and its header values and secret removed."""
     text = text.replace(hook.url, mask_url(hook.url))
     secrets = [*hook.headers.values(), *hook.secrets]

@@ -1,9 +1,10 @@
 """The sender pool: per-webhook queues of leased deliveries, sent on a thread pool.
 
 Failures are values, not exceptions: each send returns an `Outcome`
-(`posting.post` turns httpx's and the guard's errors into one), and
-`retry.decide` turns it into the delivery's next state. Anything else a send
-raises is logged and recorded as a failed attempt, retried.
+(`posting.post` turns httpx's and the guard's errors into one, `offload` a
+posting process lost or silent), and `retry.decide` turns it into the
+delivery's next state. Anything else a send raises is logged and recorded as
+a failed attempt, retried.
 
 A slow webhook cannot hold the others up: sends run on a thread pool, at most
 `per_webhook` at a time to one webhook.

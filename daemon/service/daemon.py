@@ -237,6 +237,9 @@ class Daemon:
                 "sends still in flight at the end of the grace period",
                 extra={"action": "stop_timeout", "count": unfinished},
             )
+        # Posts still in flight are abandoned before their leases are handed back, so no
+        # replica takes one over while the child may still be sending it.
+        self.posting.close()
         # On a thread of its own, bounded: a database gone silent must not hold the stop up.
         releasing = threading.Thread(target=self._release_leases, name="release", daemon=True)
         releasing.start()
@@ -248,7 +251,6 @@ class Daemon:
                 "when their leases expire",
                 extra={"action": "leases_not_released"},
             )
-        self.posting.close()
         self.watch.close()
         self.engine.dispose()
         self.notifier.close()

@@ -17,7 +17,6 @@ misspelt name), with the closest setting as a hint.
 | `values` | `PREFIX`, `CONSOLE`, `ConfigError` and the value types (durations, lists) |
 | `webhooks` | `WebhookSettings`: one webhook block |
 | `core` | `Settings`: every variable, and `masked()` for display |
-| `masking` | `mask_url`, `mask_database_url` |
 | `credentials` | the systemd credentials source |
 | `names` | which `PLEDGEWATCH_` names are settings; the others refused |
 | `loading` | `load_settings` |
@@ -25,9 +24,9 @@ misspelt name), with the closest setting as a hint.
 
 from __future__ import annotations
 
+from daemon.masking import mask_database_url, mask_url
 from daemon.settings.core import DATABASES, Settings
 from daemon.settings.loading import load_settings
-from daemon.settings.masking import mask_database_url, mask_url
 from daemon.settings.values import CONSOLE, PREFIX, ConfigError
 from daemon.settings.webhooks import WebhookSettings
 

@@ -12,10 +12,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from daemon import masking
 from daemon.model import recurrence
 from daemon.model.durations import format_duration
 from daemon.model.schedule import Policy
-from daemon.settings import credentials, masking
+from daemon.settings import credentials
 from daemon.settings.values import CONSOLE, PREFIX, Duration, Durations, Networks
 from daemon.settings.webhooks import NAME_PATTERN, WebhookSettings
 

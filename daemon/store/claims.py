@@ -61,9 +61,12 @@ _DUE_FOR_WEBHOOK = _DUE.where(_D.webhook == bindparam("webhook"))
 # Those of webhooks not configured here: rare, read only when asked for.
 _DUE_FOR_OTHERS = _DUE.where(_D.webhook.not_in(bindparam("known", expanding=True)))
 # Who holds each of a turn's deliveries, locked until its outcomes are written.
+# Locked in id order: two replicas recording overlapping batches (a lease that ran
+# out and was taken over) then wait for each other instead of deadlocking.
 _HOLDERS = (
     select(_D.id, _D.claimed_by)
     .where(_D.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_D.id)
     .with_for_update()
 )
 _LEASE = (

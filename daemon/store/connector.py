@@ -218,11 +218,22 @@ def checkpoint(engine: Engine) -> None:
 
     A big import leaves its whole size in the WAL; left there, the next
     process to open the file pays to read it all back. Does nothing on
-    PostgreSQL. A checkpoint that readers hold up stops short, harmlessly.
+    PostgreSQL. It runs after the write has committed, so it never fails the
+    write: a checkpoint that readers hold up stops short, and one that errors
+    (the file locked past the busy timeout) is logged, leaving the log to the
+    next checkpoint SQLite makes itself.
     """
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name != "sqlite":
+        return
+    try:
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except DBAPIError as exc:
+        logger.warning(
+            "the write-ahead log was not checkpointed: %s",
+            exc.orig,
+            extra={"action": "checkpoint_failed"},
+        )
 
 
 def _alembic_config(engine: Engine) -> Any:

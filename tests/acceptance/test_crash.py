@@ -40,8 +40,15 @@ def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> Non
 
 
 def _children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as found:
-        return [int(child) for child in found.read().split()]
+    """The processes `pid` started, from any of its threads (a restart comes from a sender's)."""
+    children = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as found:
+                children += [int(child) for child in found.read().split()]
+        except FileNotFoundError:
+            pass  # the thread ended while we looked
+    return children
 
 
 def _running(pid: int) -> bool:

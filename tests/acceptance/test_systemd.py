@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from daemon.delivery import offload
 from daemon.service.daemon import MAX_SLEEP, RELEASE_TIMEOUT_SECONDS, STOP_GRACE_SECONDS
 from tests.support import process
 
@@ -91,8 +92,9 @@ class TestKeys:
 
     def test_it_stops_with_sigterm_and_waits_out_the_daemon_s_own_grace(self, unit: Unit) -> None:
         assert one(unit, "KillSignal") == "SIGTERM"
-        # The grace for sends, handing leases back, 5 s for HTTP, 2.5 s for threads to join.
-        worst = STOP_GRACE_SECONDS + RELEASE_TIMEOUT_SECONDS + 5 + 2.5
+        # The grace for sends, handing leases back, the posting process's exit, 5 s for
+        # HTTP, 2.5 s for threads to join.
+        worst = STOP_GRACE_SECONDS + RELEASE_TIMEOUT_SECONDS + offload.EXIT_SECONDS + 5 + 2.5
         assert seconds(one(unit, "TimeoutStopSec")) > worst
 
     def test_it_reloads_with_sighup(self, unit: Unit) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import signal
 import threading
@@ -120,3 +121,65 @@ def test_the_child_outlives_a_group_sigterm_and_ends_when_the_pipe_closes(
     assert _child(posting) == pid, "SIGTERM stopped the child before the daemon let it go"
     posting.close()
     assert _gone(pid), "the child did not end when its pipe closed"
+
+
+def test_closing_fails_the_posts_in_hand_at_once(
+    receiver: Receiver, posting: offload.PostingProcess
+) -> None:
+    slow = f"/o/{uuid.uuid4().hex}"
+    receiver.delay[slow] = 30.0
+    hook = _hook(receiver, slow).webhooks["desk"]
+    results: list[retry.Outcome] = []
+    thread = threading.Thread(target=lambda: results.append(posting.post("desk", hook, BODY, "m")))
+    thread.start()
+    receiver.wait_for(slow)
+    posting.close()
+    thread.join(5)  # well inside the post's own wait (timeout + SLACK_SECONDS)
+    assert not thread.is_alive(), "a post outlived the close of its process"
+    assert [r.error for r in results] == ["the daemon is stopping"]
+    assert posting.post("desk", hook, BODY, "after").error == "the daemon is stopping"
+
+
+def _start_time(pid: int) -> float:
+    """Seconds after boot at which `pid` started, as the kernel counts it."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+
+
+def test_a_child_that_keeps_dying_is_started_again_at_most_once_a_restart_pause(
+    receiver: Receiver, posting: offload.PostingProcess
+) -> None:
+    hook = _hook(receiver, f"/o/{uuid.uuid4().hex}").webhooks["desk"]
+    posting.start()
+    starts = []
+    for attempt in range(3):
+        pid = _child(posting)
+        starts.append(_start_time(pid))
+        os.kill(pid, signal.SIGKILL)
+        assert _gone(pid)
+        assert posting.post("desk", hook, BODY, f"again_{attempt}").ok
+        assert _child(posting) != pid
+    starts.append(_start_time(_child(posting)))
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    assert all(gap >= offload.RESTART_SECONDS - tick for gap in gaps), gaps
+
+
+def test_a_body_that_cannot_be_handed_over_fails_that_post_alone(
+    receiver: Receiver, posting: offload.PostingProcess
+) -> None:
+    hook = _hook(receiver, f"/o/{uuid.uuid4().hex}").webhooks["desk"]
+    broken = posting.post("desk", hook, {"data": lambda: None}, "msg_9")
+    assert broken.error is not None and broken.error.startswith("sending process unavailable")
+    assert posting.post("desk", hook, BODY, "msg_10").ok
+
+
+def test_the_child_loads_neither_pydantic_nor_sqlalchemy(
+    receiver: Receiver, posting: offload.PostingProcess
+) -> None:
+    hook = _hook(receiver, f"/o/{uuid.uuid4().hex}").webhooks["desk"]
+    assert posting.post("desk", hook, BODY, "msg_11").ok
+    with open(f"/proc/{_child(posting)}/maps") as maps:
+        mapped = maps.read()
+    assert "pydantic_core" not in mapped and "sqlalchemy" not in mapped

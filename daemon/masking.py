@@ -1,10 +1,13 @@
-"""Secrets masked for display: webhook URLs and database URLs an operator may see."""
+"""Secrets masked for display: webhook URLs and database URLs an operator may see.
+
+Outside `daemon.settings` and standard library only at import: the posting
+process masks URLs in its errors without loading the settings' pydantic and
+SQLAlchemy.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
-
-from sqlalchemy.engine import make_url
 
 
 def mask_url(url: str) -> str:
@@ -35,6 +38,8 @@ def _token_like(segment: str) -> bool:
 
 def mask_database_url(url: str) -> str:
     """Return a database URL with its password hidden."""
+    from sqlalchemy.engine import make_url
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
