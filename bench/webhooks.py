@@ -106,7 +106,7 @@ def idle_turns(url: str, hooks: dict[str, str]) -> dict[str, Any]:
     server's own CPU is not in it, but is in the wall time.
     """
     from daemon.clock import system_clock
-    from daemon.delivery import guard, senders
+    from daemon.delivery import guard, sending
     from daemon.delivery.dispatcher import Dispatcher
     from daemon.settings import Settings, WebhookSettings
     from daemon.store import connector
@@ -124,7 +124,7 @@ def idle_turns(url: str, hooks: dict[str, str]) -> dict[str, Any]:
     dispatcher = Dispatcher(
         engine,
         settings,
-        senders.post_here(client, system_clock),
+        sending.Sending.here(client, system_clock),
         system_clock,
         worker="bench",
         workers=settings.max_concurrency,

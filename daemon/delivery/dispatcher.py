@@ -3,11 +3,11 @@
 The senders (`senders.SenderPool`) only send; the database is the drain's.
 Each of its turns records every outcome that finished since the last and
 leases what there is room for, in one transaction. A webhook's share is
-`per_webhook` senders with `PREFETCH` leased deliveries each: a sender that
-finishes takes the next from the queue at once instead of waiting for a
-turn, and under load one turn serves several deliveries. A webhook with its
-share leased is skipped by the next claim, so a slow one cannot hold the
-others up.
+`per_webhook` senders with `PREFETCH` leased deliveries each, queued at the
+poster: a sender that finishes takes the next from the queue at once
+instead of waiting for a turn, and under load one turn serves several
+deliveries. A webhook with its share leased is skipped by the next claim, so
+a slow one cannot hold the others up.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from daemon.store import claims, connector, outbox, waiting, webhooks
 logger = logging.getLogger(__name__)
 
 PREFETCH = 16  # deliveries leased per sender: one being sent, the rest waiting their turn
+CONSOLE_TIMEOUT = timedelta(seconds=15)  # the console's, for the lease
 LEASE_SENDS = 2  # a lease covers this many sends' timeouts, plus the margin
 OTHERS_EVERY = timedelta(minutes=1)  # see Dispatcher._others_at
 
@@ -46,13 +47,13 @@ class WebhookHealth:
 
 
 class Dispatcher:
-    """Sends due deliveries through `post` (`offload`, or `senders.post_here`), several at a time."""
+    """Sends due deliveries through `poster` (`offload`, or `sending.Sending`), several at a time."""
 
     def __init__(
         self,
         engine: Engine,
         settings: Settings,
-        post: senders.Post,
+        poster: senders.Poster,
         clock: Clock,
         *,
         worker: str,
@@ -72,7 +73,7 @@ class Dispatcher:
         self._on_attempt = on_attempt  # counts each attempt (None: the lease was lost)
         self._senders = senders.SenderPool(
             settings,
-            post,
+            poster,
             clock,
             workers=workers,
             per_webhook=per_webhook,
@@ -127,7 +128,7 @@ class Dispatcher:
         return None
 
     def close(self, grace: float = 10.0) -> None:
-        """Stop claiming; for up to `grace` seconds record sends as they finish, then stop the pool.
+        """Stop claiming; for up to `grace` seconds record sends as they finish, then close the poster.
 
         Deliveries leased but not yet sent are dropped here: the daemon hands
         their leases back (`outbox.release`) so they are sent at once elsewhere.
@@ -253,13 +254,10 @@ class Dispatcher:
         # Two sends' time: a delivery queued behind one that takes its full timeout is
         # still sent within its lease, plus PLEDGEWATCH_LEASE_MARGIN to record it, so a
         # replica alive and sending records its outcome before another may take over.
-        # One queued deeper behind slow sends is dropped by its sender instead
-        # (`senders.SenderPool._sender`).
+        # One queued deeper behind slow sends is not started once too little of its
+        # lease is left (`sending.Job.send_by`): it is claimed again when the lease ends.
         timeouts = [hook.timeout for hook in self.settings.webhooks.values()]
-        return (
-            LEASE_SENDS * max(timeouts, default=senders.DEFAULT_TIMEOUT)
-            + self.settings.lease_margin
-        )
+        return LEASE_SENDS * max(timeouts, default=CONSOLE_TIMEOUT) + self.settings.lease_margin
 
     def _record(self, conn: Connection, finished: list[senders.Finished]) -> list[bool]:
         """Record these attempts, in one batch; return, for each, whether its lease still held."""

@@ -2,17 +2,20 @@
 
 Rendering, signing and the HTTP exchange cost more CPU than the rest of a
 notice's way put together, and one Python process runs Python on one core at
-a time. The daemon hands each post to a child process (`python -m
-daemon.delivery.offload`) over a pipe and gets its `retry.Outcome` back;
-what to send, the leases and every record stay with the daemon. The child
-runs `posting.post` (the one way a notice is posted) on a thread pool of its
-own, through a guarded client built from the same policy.
+a time. The daemon hands the deliveries it leased to a child process
+(`python -m daemon.delivery.offload`) over a pipe, a batch at a time, and
+gets their outcomes back in batches; what to send, the leases and every
+record stay with the daemon. The child queues them per webhook and posts
+them (`sending.Sending`, through `posting.post`, the one way a notice is
+posted) on a thread pool of its own, through a guarded client built from the
+same policy: a finished post starts the next without waiting for the daemon.
 
 The child holds nothing that matters: it ends when the pipe from the daemon
-closes (a daemon killed takes it along), and a child that dies is started
-again by the next post, no sooner than RESTART_SECONDS after the last start;
-the posts it had in hand come back as failed attempts, retried with the same
-webhook-id.
+closes (a daemon killed takes it along), and a child that dies, or answers a
+job no sooner than its webhook's timeout plus SLACK_SECONDS after the job's
+last moment to start, is started again by the next batch, no sooner than
+RESTART_SECONDS after the last start. The jobs it had in hand come back as
+failed attempts, retried with the same webhook-id.
 
 The child imports no more than a post needs: it is handed each webhook as a
 plain `posting.Target`, so neither pydantic nor SQLAlchemy is loaded there.
@@ -20,22 +23,20 @@ plain `posting.Target`, so neither pydantic nor SQLAlchemy is loaded there.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import os
+import queue
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from daemon.clock import system_clock
-from daemon.delivery import guard, posting, retry
+from daemon.delivery import guard, posting, retry, sending
 
 if TYPE_CHECKING:
     from daemon.settings import WebhookSettings
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("daemon.delivery.dispatcher")
 
 # The child's command. A stop is the daemon's to make: systemd and a terminal signal the
-# whole group, and the daemon lets the sends in flight finish before it closes the pipe.
+# whole group, and the daemon lets the posts in flight finish before it closes the pipe.
 # The signals are ignored before anything is imported, so no stop finds the child starting.
 _CHILD = (
     "import signal\n"
@@ -55,8 +56,8 @@ _CHILD = (
     f"runpy.run_module({__name__!r}, run_name='__main__')\n"
 )
 
-# Beyond the webhook's own timeout (which the child enforces), how long a post may
-# take to come back before it counts as lost with its child.
+# Beyond a job's last moment to start and its webhook's timeout (which the child
+# enforces), how long its outcome may take to come back before the child counts as hung.
 SLACK_SECONDS = 10.0
 # The least time between two starts of the child: one that dies as it starts (a
 # broken install, no memory) is not started again for every post.
@@ -67,72 +68,84 @@ EXIT_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class _Start:
-    """The first message: how the child builds its client."""
+    """The first message: how the child builds its client and its queues."""
 
     policy: guard.Policy
-    max_connections: int
+    workers: int
+    per_webhook: int
 
 
 class PostingProcess:
-    """A child process that posts notices; `post` is safe from any thread."""
+    """A child process that posts the daemon's jobs: a `senders.Poster`, safe from any thread."""
 
-    def __init__(self, policy: guard.Policy, *, max_connections: int) -> None:
-        self._start = _Start(policy, max_connections)
+    def __init__(self, policy: guard.Policy) -> None:
+        self._policy = policy
+        self._start: _Start | None = None
+        self._report: sending.Report = lambda _: None
         # Two locks, so that the thread taking outcomes back never waits for a write
         # to the pipe. _write is held to write to the child and to start one, and
-        # guards _targets and _started; _lock, held briefly, guards the rest.
+        # guards _hooks, _sent and _started; _lock, held briefly, guards the rest.
         self._write = threading.Lock()
         self._lock = threading.Lock()
-        self._targets: dict[str, WebhookSettings] = {}  # what the child was last sent, by name
+        self._hooks: dict[str, WebhookSettings] = {}  # the daemon's, by name
+        self._sent: set[str] = set()  # the names whose target the child has been sent
         self._started = -math.inf  # time.monotonic() at the child's last start
         self._child: subprocess.Popen[bytes] | None = None
         self._to_child: Connection | None = None
-        self._waiting: dict[int, Future[retry.Outcome]] = {}
-        self._ids = itertools.count()
+        self._generation = 0  # one more for each child started
+        # The jobs handed to a child and not answered: id -> (its child's generation,
+        # the Unix time by which the answer must have come).
+        self._out: dict[str, tuple[int, float]] = {}
         self._closed = False
 
-    def start(self) -> None:
-        """Start the child now, so the first post does not wait for it to import."""
+    def open(self, report: sending.Report, *, workers: int, per_webhook: int) -> None:
+        """Start the child, which posts on `workers` threads; outcomes go to `report`."""
+        self._report = report
+        self._start = _Start(self._policy, workers, per_webhook)
         with self._write:
             self._running()
 
-    def post(
-        self, name: str, hook: WebhookSettings, body: dict[str, Any], delivery_id: str
-    ) -> retry.Outcome:
-        """Post one notice to webhook `name` through the child; return how it went, never raise."""
-        done: Future[retry.Outcome] = Future()
-        key = next(self._ids)
+    def target(self, name: str, hook: WebhookSettings) -> None:
+        """Post the jobs of webhook `name` to `hook` from now on (a reload changes it)."""
+        with self._write:
+            if self._hooks.get(name) is not hook:
+                self._hooks[name] = hook
+                self._sent.discard(name)  # sent with the next batch: not per job
+
+    def send(self, jobs: list[sending.Job]) -> None:
+        """Hand `jobs` to the child; their outcomes come back through `report`."""
+        if not jobs:
+            return
+        with self._write:
+            try:
+                failed = self._hand_over(jobs)
+            except Exception as exc:  # the pipe broke, or a body would not pickle
+                with self._lock:
+                    for job in jobs:
+                        self._out.pop(job.id, None)
+                failed = f"sending process unavailable: {exc}"
+        if failed is not None:
+            self._report([(job.id, retry.Outcome(None, failed, 0.0)) for job in jobs])
+
+    def drop(self, webhook: str | None) -> None:
+        """Have the child send no more of `webhook`'s queued jobs (None: of any webhook's)."""
         with self._write:
             with self._lock:
-                if self._closed:
-                    return retry.Outcome(None, "the daemon is stopping", 0.0)
-            try:
-                to_child = self._running()
-                with self._lock:
-                    self._waiting[key] = done
-                if self._targets.get(name) is not hook:
-                    # Sent again only when the settings changed (a reload): not per post.
-                    to_child.send(("hook", name, posting.Target.of(hook)))
-                    self._targets[name] = hook
-                to_child.send(("post", key, name, body, delivery_id))
-            except Exception as exc:  # the pipe broke, or the body would not pickle
-                with self._lock:
-                    self._waiting.pop(key, None)
-                return retry.Outcome(None, f"sending process unavailable: {exc}", 0.0)
-        try:
-            return done.result(timeout=hook.timeout.total_seconds() + SLACK_SECONDS)
-        except FutureTimeout:
-            with self._lock:
-                self._waiting.pop(key, None)
-            return retry.Outcome(None, "sending process did not answer", 0.0, timed_out=True)
+                to_child = None if self._closed else self._to_child
+            if to_child is not None:
+                try:
+                    to_child.send(("drop", webhook))
+                except (OSError, ValueError):
+                    pass  # the child is gone: its reader reports what it had
 
     def close(self) -> None:
-        """Stop the child: it finishes no post, and the posts waiting fail (to be retried)."""
+        """Stop the child: it finishes no post, and the jobs it had fail (to be retried)."""
         with self._write, self._lock:
             self._closed = True
             child, to_child = self._child, self._to_child
             self._child = self._to_child = None
-            self._lost("the daemon is stopping")
+            lost, self._out = list(self._out), {}
+        self._lose(lost, "the daemon is stopping")
         if to_child is not None:
             to_child.close()  # the child reads the end of its input and exits
         if child is not None:
@@ -141,6 +154,24 @@ class PostingProcess:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+    def _hand_over(self, jobs: list[sending.Job]) -> str | None:
+        """Write `jobs` to the child (under _write); return why they were not, or None."""
+        with self._lock:
+            if self._closed:
+                return "the daemon is stopping"
+        to_child = self._running()
+        for name in dict.fromkeys(job.webhook for job in jobs):
+            if name not in self._sent:
+                to_child.send(("target", name, posting.Target.of(self._hooks[name])))
+                self._sent.add(name)
+        with self._lock:
+            for job in jobs:
+                timeout = self._hooks[job.webhook].timeout.total_seconds()
+                answer_by = job.send_by.timestamp() + timeout + SLACK_SECONDS
+                self._out[job.id] = (self._generation, answer_by)
+        to_child.send(("send", [(job.id, job.webhook, job.body, job.send_by) for job in jobs]))
+        return None
 
     def _running(self) -> Connection:
         """Return the pipe to a live child, starting one when there is none (under _write)."""
@@ -172,81 +203,114 @@ class PostingProcess:
         to_child = Connection(down_write, readable=False)
         from_child = Connection(up_read, writable=False)
         with self._lock:
-            self._lost("the sending process exited")  # what the last child had in hand
+            lost, self._out = list(self._out), {}  # what the last child had in hand
+            self._generation += 1
             self._child, self._to_child = child, to_child
-        self._targets = {}
+            generation = self._generation
+        self._sent = set()
+        self._lose(lost, "the sending process exited")
         threading.Thread(
-            target=self._read, args=(child, from_child), name="offload-read", daemon=True
+            target=self._read,
+            args=(child, from_child, generation),
+            name="offload-read",
+            daemon=True,
         ).start()
         to_child.send(self._start)
         return to_child
 
-    def _read(self, child: subprocess.Popen[bytes], from_child: Connection) -> None:
-        """Hand each outcome the child sends to the post waiting for it, until the pipe ends."""
+    def _read(
+        self, child: subprocess.Popen[bytes], from_child: Connection, generation: int
+    ) -> None:
+        """Report the outcomes the child sends back, until its pipe ends; stop it if it hangs."""
         with from_child:
             while True:
                 try:
-                    key, outcome = from_child.recv()
+                    if not from_child.poll(1.0):
+                        if self._overdue(generation):
+                            logger.error(
+                                "the sending process did not answer in time; it is stopped",
+                                extra={"action": "sending_process_hung"},
+                            )
+                            child.kill()
+                        continue
+                    results = from_child.recv()
                 except (EOFError, OSError):
                     break
+                known = []
                 with self._lock:
-                    done = self._waiting.pop(key, None)
-                if done is not None:
-                    done.set_result(outcome)
-        # Its pipe ends before it has quite exited: reap it, so the next post starts another.
+                    for key, outcome in results:
+                        handed = self._out.get(key)
+                        if handed is not None and handed[0] == generation:
+                            del self._out[key]
+                            known.append((key, outcome))
+                if known:
+                    self._report(known)
+        # Noted at once, before it is reaped: the next batch starts another.
+        with self._lock:
+            current = self._child is child  # not closed, nor replaced already
+            if current:
+                self._child = self._to_child = None
+                lost, self._out = list(self._out), {}
         try:
             child.wait(timeout=EXIT_SECONDS)
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-        with self._lock:
-            if self._child is not child:
-                return  # closed, or replaced already
-            self._child = self._to_child = None
+        if current:
             logger.error(
-                "the sending process exited (code %s); the next post starts another",
+                "the sending process exited (code %s); the next batch starts another",
                 child.returncode,
-                extra={"action": "sending_process_exited", "in_hand": len(self._waiting)},
+                extra={"action": "sending_process_exited", "in_hand": len(lost)},
             )
-            self._lost("the sending process exited")
+            self._lose(lost, "the sending process exited")
 
-    def _lost(self, why: str) -> None:
-        """Fail every post in hand (under _lock): their deliveries are retried."""
-        waiting, self._waiting = self._waiting, {}
-        for done in waiting.values():
-            done.set_result(retry.Outcome(None, why, 0.0))
+    def _overdue(self, generation: int) -> bool:
+        """Return whether a job handed to child `generation` is past the time to answer it."""
+        now = time.time()
+        with self._lock:
+            return any(gen == generation and by < now for gen, by in self._out.values())
+
+    def _lose(self, ids: list[str], why: str) -> None:
+        """Report the jobs `ids` failed for `why` (no lock held): their deliveries are retried."""
+        if ids:
+            self._report([(key, retry.Outcome(None, why, 0.0)) for key in ids])
 
 
 def _serve(from_daemon: Connection, to_daemon: Connection) -> None:
     """The child: post what the daemon sends until its pipe closes."""
     start: _Start = from_daemon.recv()
-    client = guard.client(start.policy, max_connections=start.max_connections)
-    targets: dict[str, posting.Target] = {}
-    lock = threading.Lock()
+    client = guard.client(start.policy, max_connections=start.workers)
+    results: queue.SimpleQueue[list[tuple[str, retry.Outcome | None]]] = queue.SimpleQueue()
 
-    def post(key: int, target: posting.Target, body: dict[str, Any], delivery_id: str) -> None:
-        try:
-            reply = posting.post(client, target, body, delivery_id=delivery_id, clock=system_clock)
-            outcome = reply.outcome
-        except Exception as exc:  # a bug: the daemon records it as a failed attempt
-            outcome = retry.Outcome(None, f"internal error: {type(exc).__name__}", 0.0)
-        with lock:
-            to_daemon.send((key, outcome))
+    def write_back() -> None:
+        """Send the outcomes to the daemon, as many in one message as have come meanwhile."""
+        while True:
+            batch = list(results.get())
+            while True:
+                try:
+                    batch += results.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                to_daemon.send(batch)
+            except OSError:
+                return  # the daemon is gone: the pipe from it ends too
 
-    # Not a `with` block: its exit would wait for the posts still running.
-    pool = ThreadPoolExecutor(start.max_connections, thread_name_prefix="post")
+    threading.Thread(target=write_back, name="write-back", daemon=True).start()
+    posts = sending.Sending.here(client, system_clock)
+    posts.open(results.put, workers=start.workers, per_webhook=start.per_webhook)
     while True:
         try:
             message = from_daemon.recv()
         except (EOFError, OSError):
             break
-        if message[0] == "hook":
-            _, name, target = message
-            targets[name] = target
+        if message[0] == "target":
+            posts.target(message[1], message[2])
+        elif message[0] == "send":
+            posts.send([sending.Job(*fields) for fields in message[1]])
         else:
-            _, key, name, body, delivery_id = message
-            pool.submit(post, key, targets[name], body, delivery_id)
-    pool.shutdown(wait=False, cancel_futures=True)
+            posts.drop(message[1])
+    posts.close()
     os._exit(0)  # the daemon is gone or done: posts still running are abandoned
 
 

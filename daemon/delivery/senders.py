@@ -1,17 +1,18 @@
-"""The sender pool: per-webhook queues of leased deliveries, sent on a thread pool.
+"""The sender pool: leased deliveries handed to a `Poster` in batches, outcomes decided.
 
-Failures are values, not exceptions: each send returns an `Outcome`
+Failures are values, not exceptions: each post comes back as an `Outcome`
 (`posting.post` turns httpx's and the guard's errors into one, `offload` a
 posting process lost or silent), and `retry.decide` turns it into the
-delivery's next state. Anything else a send raises is logged and recorded as
-a failed attempt, retried.
+delivery's next state.
 
-A slow webhook cannot hold the others up: sends run on a thread pool, at most
-`per_webhook` at a time to one webhook.
+The poster (`offload.PostingProcess` in the daemon, `sending.Sending` in
+tests) queues the jobs per webhook and posts at most `per_webhook` at a time
+to one webhook, so a slow webhook cannot hold the others up. The console is
+written here, at once.
 
-The senders only send; the database is the drain's (`dispatcher`). It queues
+The senders only send; the database is the drain's (`dispatcher`). It hands
 what it leased here and takes back, to record, what finished. A delivery is
-held from its lease until its outcome is recorded: waiting, being sent, or
+held from its lease until its outcome is recorded: with the poster, or
 finished.
 """
 
@@ -21,28 +22,31 @@ import logging
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TextIO
+from datetime import datetime
+from typing import Any, Protocol, TextIO
 
-import httpx
 from sqlalchemy import Row
 
 from daemon.clock import Clock
-from daemon.delivery import formats, posting, retry
+from daemon.delivery import formats, posting, retry, sending
 from daemon.settings import CONSOLE, Settings, WebhookSettings
 
 # The dispatcher's logger: the senders' lines keep the name they had before the
 # pool had a module of its own (`LOG_FORMAT=json` shows it).
 logger = logging.getLogger("daemon.delivery.dispatcher")
 
-DEFAULT_TIMEOUT = timedelta(seconds=15)  # the console's, for the lease
 
-# Posts one notice: (webhook name, its settings, body, delivery id) -> how it went.
-Post = Callable[[str, WebhookSettings, dict[str, Any], str], retry.Outcome]
+class Poster(Protocol):
+    """What posts the jobs: `sending.Sending` here, or `offload.PostingProcess` in a child."""
+
+    def open(self, report: sending.Report, *, workers: int, per_webhook: int) -> None: ...
+    def target(self, name: str, hook: WebhookSettings) -> None: ...
+    def send(self, jobs: list[sending.Job]) -> None: ...
+    def drop(self, webhook: str | None) -> None: ...
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,24 +67,13 @@ class Finished:
     at: datetime
 
 
-def post_here(client: httpx.Client, clock: Clock) -> Post:
-    """Return a `Post` that posts in this process, on `client` (the daemon posts in a child: `offload`)."""
-
-    def post(
-        name: str, hook: WebhookSettings, body: dict[str, Any], delivery_id: str
-    ) -> retry.Outcome:
-        return posting.post(client, hook, body, delivery_id=delivery_id, clock=clock).outcome
-
-    return post
-
-
 class SenderPool:
-    """Sends leased deliveries through `post`, several at a time."""
+    """Hands leased deliveries to `poster` and decides what comes back."""
 
     def __init__(
         self,
         settings: Settings,
-        post: Post,
+        poster: Poster,
         clock: Clock,
         *,
         workers: int,
@@ -89,24 +82,23 @@ class SenderPool:
         on_done: Callable[[], None],
     ) -> None:
         self.settings = settings  # replaced on a reload
-        self._post = post
+        self._poster = poster
         self._clock = clock
         self._per_webhook = per_webhook
         self._out = out or sys.stdout
-        self._out_lock = threading.Lock()  # one console line at a time (`_write_line`)
         self._on_done = on_done  # wakes the drain: a send finished
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send")
+        self._targets: dict[str, WebhookSettings] = {}  # what the poster was last told (drain only)
         self._lock = threading.Lock()
         self._sent = threading.Condition(self._lock)  # notified when a send finishes
         # Everything below is guarded by _lock. A delivery is held from its lease
-        # until its outcome is recorded: waiting, being sent, or finished.
+        # until its outcome is recorded: with the poster, or finished.
         self._held: dict[str, str] = {}  # delivery id -> webhook
-        self._waiting: dict[str, deque[Leased]] = {}  # per webhook, leased, not yet sent
-        self._running: dict[str, int] = {}  # per webhook, senders running
+        self._posting: dict[str, Leased] = {}  # handed to the poster, no outcome yet
+        self._per_hook: Counter[str] = Counter()  # how many of those, per webhook
         self._finished: list[Finished] = []  # sent, not yet recorded
         self._gone: set[str] = set()  # webhooks disabled (410): their queues are not sent
-        self._starting = 0  # senders handed to the pool, not yet running
         self.stopping = False
+        poster.open(self._outcomes, workers=workers, per_webhook=per_webhook)
 
     def take_finished(self) -> list[Finished]:
         """Return the sends finished since the last call; the drain records them."""
@@ -131,54 +123,69 @@ class SenderPool:
                 self._held.pop(key, None)
 
     def set_gone(self, names: set[str]) -> None:
-        """Replace the webhooks disabled (410), whose queues are not sent."""
+        """Replace the webhooks disabled (410): the queued deliveries of new ones are not sent."""
         with self._lock:
-            self._gone = names
+            new, self._gone = names - self._gone, set(names)
+        for name in sorted(new):
+            self._poster.drop(name)
 
     def add_gone(self, name: str) -> None:
-        """Add a webhook just disabled (410): its queue is not sent."""
-        with self._lock:
-            self._gone.add(name)
+        """Add a webhook just disabled (410): its queued deliveries are not sent."""
+        self.set_gone(self._gone | {name})
 
     @property
     def in_flight(self) -> int:
-        """Return how many sends this process has started and not recorded."""
+        """Return how many leased deliveries this process holds and has not recorded."""
         with self._lock:
-            return len(self._held) - sum(len(queue) for queue in self._waiting.values())
+            return len(self._held)
 
     def queue(self, leased: list[Leased]) -> None:
-        """Queue leased deliveries for their webhooks' senders; start senders where there is room."""
-        start: list[str] = []
+        """Hand leased deliveries to the poster; write the console's and decide the unsendable at once."""
         with self._lock:
             if self.stopping:
                 return  # not held: the stopping daemon hands their leases back
             for item in leased:
-                webhook = item.row.webhook
-                self._held[item.row.id] = webhook
-                self._waiting.setdefault(webhook, deque()).append(item)
-            for webhook, queue in self._waiting.items():
-                running = self._running.get(webhook, 0)
-                more = min(self._per_webhook - running, len(queue))
-                if more > 0:
-                    self._running[webhook] = running + more
-                    start += [webhook] * more
-            self._starting += len(start)
-        for webhook in start:
-            self._start(webhook)
+                self._held[item.row.id] = item.row.webhook
+            gone = set(self._gone)
+        handed: list[tuple[sending.Job, Leased]] = []
+        at_once: list[tuple[Leased, retry.Outcome]] = []
+        for item in leased:
+            webhook = item.row.webhook
+            hook = self.settings.webhooks.get(webhook)
+            if webhook == CONSOLE:
+                at_once.append((item, self._write_line(item.row.body)))
+            elif hook is None:
+                message = f"webhook {webhook!r} is no longer configured"
+                at_once.append((item, retry.Outcome(None, message, 0.0, permanent=True)))
+            elif webhook in gone:
+                # Gone (410): the lease runs out; the delivery is claimed again once
+                # the webhook is enabled again.
+                self.release([item.row.id])
+            else:
+                if self._targets.get(webhook) is not hook:
+                    self._poster.target(webhook, hook)
+                    self._targets[webhook] = hook
+                # Not started later than this: the outcome is recorded before the lease
+                # runs out, rather than the delivery sent twice (here and by a replica).
+                send_by = item.until - hook.timeout - self.settings.lease_margin
+                handed.append((sending.Job(item.row.id, webhook, item.row.body, send_by), item))
+        with self._lock:  # before the poster has them: it may answer at once
+            for job, item in handed:
+                self._posting[job.id] = item
+                self._per_hook[job.webhook] += 1
+        self._poster.send([job for job, _ in handed])
+        self._finish(at_once)
 
     def close(self, grace: float, record: Callable[[list[Finished], float], None]) -> None:
         """Stop sending; for up to `grace` seconds hand sends to `record` as they finish.
 
-        `record` gets the finished sends and the seconds left. Then the pool
-        stops. Deliveries leased but not yet sent are dropped here: the daemon
-        hands their leases back (`outbox.release`) so they are sent at once elsewhere.
+        `record` gets the finished sends and the seconds left. Then the
+        poster is closed. Deliveries leased but not yet sent are dropped here:
+        the daemon hands their leases back (`outbox.release`) so they are sent
+        at once elsewhere.
         """
         self.stopping = True
-        with self._lock:
-            for queue in self._waiting.values():
-                for item in queue:
-                    self._held.pop(item.row.id, None)
-                queue.clear()
+        self._poster.drop(None)
         deadline = time.monotonic() + grace
         while (left := deadline - time.monotonic()) > 0:
             with self._lock:
@@ -189,107 +196,53 @@ class SenderPool:
                 finished, self._finished = self._finished, []
             if finished:
                 record(finished, max(left, 0.0))
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._poster.close()
 
-    def _timeout(self, webhook: str) -> timedelta:
-        hook = self.settings.webhooks.get(webhook)
-        return hook.timeout if hook is not None else DEFAULT_TIMEOUT
-
-    def _start(self, webhook: str) -> None:
-        try:
-            self._pool.submit(self._sender, webhook)
-        except RuntimeError:  # the pool is shut down: the daemon is stopping
-            with self._lock:
-                self._starting -= 1
-                self._running[webhook] -= 1
-
-    def _sender(self, webhook: str) -> None:
-        """Send `webhook`'s queued deliveries one after another until its queue is empty.
-
-        When other senders wait for a pool thread, it hands its own over after
-        each send and queues behind them: a webhook with a backlog takes its
-        turn with the others instead of keeping the thread until it is done.
-        """
+    def _outcomes(self, results: list[tuple[str, retry.Outcome | None]]) -> None:
+        """Take back what the poster reports: decide the posts made, release the others."""
+        done: list[tuple[Leased, retry.Outcome]] = []
         with self._lock:
-            self._starting -= 1
-        sent = False
-        while True:
-            with self._lock:
-                queue = self._waiting.get(webhook)
-                if self.stopping or not queue:
-                    # In the same lock as the look at the queue: a delivery queued
-                    # from now on finds one sender fewer, and starts one.
-                    self._running[webhook] -= 1
-                    return
-                if sent and self._starting > 0:
-                    self._starting += 1
-                    break
-                item = queue.popleft()
-                gone = webhook in self._gone
-            margin = self._timeout(webhook) + self.settings.lease_margin
-            if gone or self._clock() + margin > item.until:
-                # Gone (410), or not enough lease left to finish and record it: let the
-                # lease run out; the delivery is claimed again, here or by a replica
-                # (once the webhook is enabled again), rather than sent twice.
-                self.release([item.row.id])
-                continue
-            try:
-                self._deliver(item.row)
-            except Exception:
-                # Not the send (`_deliver` turns its failures into outcomes): a bug.
-                # The lease runs out and the delivery is tried again.
-                logger.exception(
-                    "delivery not handed back",
-                    extra={"action": "delivery_crashed", **delivery_fields(item.row)},
-                )
-                self.release([item.row.id])
-            sent = True
-        self._start(webhook)
+            for key, outcome in results:
+                item = self._posting.pop(key, None)
+                if item is None:
+                    continue  # reported twice (a lost child's), or dropped on stop
+                self._per_hook[item.row.webhook] -= 1
+                if outcome is None:
+                    self._held.pop(key, None)  # not sent: its lease runs out
+                else:
+                    done.append((item, outcome))
+        self._finish(done)
 
-    def _deliver(self, row: Row) -> None:
-        """Send one delivery and hand its outcome to the drain to record."""
-        try:
-            outcome = self._send(row)
-        except Exception as exc:
-            # A bug or an error nobody foresaw: record it as a failed attempt, so
-            # the retry schedule still bounds it and it ends dead, not resent forever.
-            logger.exception(
-                "delivery failed unexpectedly",
-                extra={"action": "delivery_crashed", **delivery_fields(row)},
-            )
-            outcome = retry.Outcome(None, f"internal error: {type(exc).__name__}", 0.0)
+    def _finish(self, done: list[tuple[Leased, retry.Outcome]]) -> None:
+        """Decide each outcome and hand it to the drain; wake it when it has enough to do."""
+        if not done:
+            return
         now = self._clock()
-        decision = retry.decide(row.attempts + 1, outcome, now, self.settings.retry_schedule)
+        schedule = self.settings.retry_schedule
+        finished = [
+            Finished(
+                item.row, outcome, retry.decide(item.row.attempts + 1, outcome, now, schedule), now
+            )
+            for item, outcome in done
+        ]
         with self._lock:
-            self._finished.append(Finished(row, outcome, decision, now))
+            self._finished += finished
             self._sent.notify_all()
-            # Wake the drain once a few outcomes wait, or when this webhook's queue is
-            # empty (its senders would idle): not for each send, so a turn records several.
-            wake = len(self._finished) >= self._per_webhook or not self._waiting.get(row.webhook)
+            # Wake the drain once a few outcomes wait, or when a webhook's queue at the
+            # poster runs low (its senders would idle): not for each send, so a turn
+            # records several.
+            wake = len(self._finished) >= self._per_webhook or any(
+                self._per_hook[item.row.webhook] <= self._per_webhook for item in finished
+            )
         if wake:
             self._on_done()
 
-    def _send(self, row: Row) -> retry.Outcome:
-        """Post one delivery and return how it went; never raises for the receiver's faults."""
+    def _write_line(self, body: dict[str, Any]) -> retry.Outcome:
+        """Write one console line with its newline, in one call; return the outcome."""
         started = time.perf_counter()
-        if row.webhook == CONSOLE:
-            self._write_line(formats.console_line(row.body))
-            return retry.Outcome(None, None, posting.elapsed_ms(started))
-        hook = self.settings.webhooks.get(row.webhook)
-        if hook is None:
-            message = f"webhook {row.webhook!r} is no longer configured"
-            return retry.Outcome(None, message, 0.0, permanent=True)
-        return self._post(row.webhook, hook, row.body, row.id)
-
-    def _write_line(self, line: str) -> None:
-        """Write one console line with its newline, in one call, under the pool's lock.
-
-        `print` writes the text and the newline separately: from several
-        senders at once, lines ran into each other.
-        """
-        with self._out_lock:
-            self._out.write(line + "\n")
-            self._out.flush()
+        self._out.write(formats.console_line(body) + "\n")
+        self._out.flush()
+        return retry.Outcome(None, None, posting.elapsed_ms(started))
 
 
 def delivery_fields(row: Row) -> dict[str, Any]:

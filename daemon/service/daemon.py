@@ -85,8 +85,8 @@ class Daemon:
         )
         policy = guard.Policy(self.settings.allow_private_targets, self.settings.allowed_targets)
         # Notices are posted from a child process: sending and the database use both cores.
-        self.posting = offload.PostingProcess(policy, max_connections=self.settings.max_concurrency)
-        self.posting.start()
+        # The dispatcher starts it, with its pool and per-webhook limit, and closes it.
+        self.posting = offload.PostingProcess(policy)
         # One registry per daemon; label values are the configured webhook names (bounded).
         self.metrics = metrics.Metrics(sorted(self.settings.webhooks) or [CONSOLE])
         self.watch = watch.ChangeWatch(
@@ -101,7 +101,7 @@ class Daemon:
         self.dispatcher = Dispatcher(
             self.engine,
             self.settings,
-            self.posting.post,
+            self.posting,
             self.clock,
             worker=self.worker,
             workers=self.settings.max_concurrency,
@@ -230,6 +230,8 @@ class Daemon:
                 logger.warning(
                     "%s still running at exit", drain.name, extra={"action": "stop_timeout"}
                 )
+        # Closes the posting process too: posts still in flight are abandoned before their
+        # leases are handed back, so no replica takes one over while it may still be sent.
         self.dispatcher.close(max(deadline - time.monotonic(), 0.0))
         unfinished = self.dispatcher.in_flight
         if unfinished:
@@ -237,9 +239,6 @@ class Daemon:
                 "sends still in flight at the end of the grace period",
                 extra={"action": "stop_timeout", "count": unfinished},
             )
-        # Posts still in flight are abandoned before their leases are handed back, so no
-        # replica takes one over while the child may still be sending it.
-        self.posting.close()
         # On a thread of its own, bounded: a database gone silent must not hold the stop up.
         releasing = threading.Thread(target=self._release_leases, name="release", daemon=True)
         releasing.start()

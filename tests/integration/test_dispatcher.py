@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from standardwebhooks.webhooks import Webhook
 
-from daemon.delivery import formats, guard, senders
+from daemon.delivery import formats, guard, sending
 from daemon.delivery.dispatcher import PREFETCH, Dispatcher
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import NoticeType, Policy
@@ -129,7 +129,7 @@ def _dispatcher(
     dispatcher = Dispatcher(
         engine,
         settings,
-        senders.post_here(client, _now),
+        sending.Sending.here(client, _now),
         _now,
         worker="test",
         on_done=wake,

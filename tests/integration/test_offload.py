@@ -1,7 +1,8 @@
-"""The posting process: notices posted from a child, signed, guarded, and its loss survived."""
+"""The posting process: notices posted from a child, signed, guarded, queued per webhook, and its loss survived."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import itertools
 import os
@@ -10,12 +11,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks import Webhook
 
-from daemon.delivery import guard, offload, retry
-from daemon.settings import Settings
+from daemon.delivery import guard, offload, retry, sending
+from daemon.settings import Settings, WebhookSettings
 from tests.support.receiver import Receiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -23,21 +25,69 @@ LOOPBACK = guard.Policy(allowed=(ipaddress.ip_network("127.0.0.0/8"),))
 BODY = {"type": "commitment.due", "data": {"commitment": {"id": "draft"}}}
 
 
+class Reports:
+    """What the posting process reports, by delivery id; waited on with a bound."""
+
+    def __init__(self) -> None:
+        self.got: dict[str, retry.Outcome | None] = {}
+        self._changed = threading.Condition()
+
+    def __call__(self, results: list[tuple[str, retry.Outcome | None]]) -> None:
+        with self._changed:
+            for key, outcome in results:
+                assert key not in self.got, f"{key} reported twice"
+                self.got[key] = outcome
+            self._changed.notify_all()
+
+    def wait(self, *ids: str, timeout: float = 15.0) -> list[retry.Outcome | None]:
+        with self._changed:
+            found = self._changed.wait_for(lambda: all(k in self.got for k in ids), timeout)
+            assert found, f"not reported in {timeout} s: {[k for k in ids if k not in self.got]}"
+            return [self.got[k] for k in ids]
+
+
 @pytest.fixture
-def posting() -> Iterator[offload.PostingProcess]:
-    process = offload.PostingProcess(LOOPBACK, max_connections=4)
+def reports() -> Reports:
+    return Reports()
+
+
+@pytest.fixture
+def posting(reports: Reports) -> Iterator[offload.PostingProcess]:
+    process = offload.PostingProcess(LOOPBACK)
+    process.open(reports, workers=4, per_webhook=2)
     yield process
     process.close()
 
 
-def _hook(receiver: Receiver, path: str) -> Settings:
-    return Settings(webhooks={"desk": {"url": receiver.url + path, "secret": SECRET}})  # type: ignore[call-arg]
+def _hook(receiver: Receiver, path: str) -> WebhookSettings:
+    settings = Settings(webhooks={"desk": {"url": receiver.url + path, "secret": SECRET}})  # type: ignore[call-arg]
+    return settings.webhooks["desk"]
+
+
+def _send(
+    posting: offload.PostingProcess, hook: WebhookSettings, *ids: str, body: object = BODY
+) -> None:
+    """Hand jobs `ids` for webhook "desk" to the child, each with a minute to start."""
+    send_by = datetime.now(UTC) + timedelta(minutes=1)
+    posting.target("desk", hook)
+    posting.send([sending.Job(key, "desk", body, send_by) for key in ids])  # type: ignore[arg-type]
 
 
 def _child(process: offload.PostingProcess) -> int:
     child = process._child
     assert child is not None, "no child process is running"
     return child.pid
+
+
+def _noticed(process: offload.PostingProcess, pid: int, timeout: float = 10.0) -> bool:
+    """Wait (bounded) until `process` has noticed that its child `pid` is gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        child = process._child
+        if child is None or child.pid != pid:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def _gone(pid: int, timeout: float = 10.0) -> bool:
@@ -48,19 +98,19 @@ def _gone(pid: int, timeout: float = 10.0) -> bool:
             with open(f"/proc/{pid}/stat") as stat:
                 if stat.read().split()[2] == "Z":
                     return True
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped, before or while read
             return True
         time.sleep(0.05)
     return False
 
 
 def test_a_notice_posted_from_the_child_arrives_signed(
-    receiver: Receiver, posting: offload.PostingProcess
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
     path = f"/o/{uuid.uuid4().hex}"
-    hook = _hook(receiver, path).webhooks["desk"]
-    outcome = posting.post("desk", hook, BODY, "msg_1")
-    assert outcome.ok and outcome.status_code == 204
+    _send(posting, _hook(receiver, path), "msg_1")
+    (outcome,) = reports.wait("msg_1")
+    assert outcome is not None and outcome.ok and outcome.status_code == 204
     request = receiver.wait_for(path)[0]
     assert request.headers["webhook-id"] == "msg_1"
     assert Webhook(SECRET).verify(request.body, request.headers)["type"] == "commitment.due"
@@ -68,76 +118,124 @@ def test_a_notice_posted_from_the_child_arrives_signed(
 
 
 def test_the_child_answers_as_the_guard_and_the_receiver_say(
-    receiver: Receiver, posting: offload.PostingProcess
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
     path = f"/o/{uuid.uuid4().hex}"
     receiver.answer[path] = 503
+    _send(posting, _hook(receiver, path), "msg_2")
+    (failed,) = reports.wait("msg_2")
+    assert failed is not None and failed.status_code == 503 and not failed.ok
     refused = Settings(webhooks={"desk": {"url": "http://10.1.2.3/x"}})  # type: ignore[call-arg]
-    failed = posting.post("desk", _hook(receiver, path).webhooks["desk"], BODY, "msg_2")
-    assert failed.status_code == 503 and not failed.ok
-    blocked = posting.post("desk", refused.webhooks["desk"], BODY, "msg_3")
-    assert blocked.permanent and blocked.error is not None and "refused" in blocked.error
+    _send(posting, refused.webhooks["desk"], "msg_3")
+    (blocked,) = reports.wait("msg_3")
+    assert blocked is not None and blocked.permanent
+    assert blocked.error is not None and "refused" in blocked.error
 
 
 def test_a_reloaded_webhook_reaches_the_child(
-    receiver: Receiver, posting: offload.PostingProcess
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
     first, second = f"/o/{uuid.uuid4().hex}", f"/o/{uuid.uuid4().hex}"
-    assert posting.post("desk", _hook(receiver, first).webhooks["desk"], BODY, "msg_4").ok
-    assert posting.post("desk", _hook(receiver, second).webhooks["desk"], BODY, "msg_5").ok
+    _send(posting, _hook(receiver, first), "msg_4")
+    reports.wait("msg_4")
+    _send(posting, _hook(receiver, second), "msg_5")
+    reports.wait("msg_5")
     assert [r.headers["webhook-id"] for r in receiver.wait_for(second)] == ["msg_5"]
 
 
-def test_a_child_killed_mid_post_fails_that_post_and_the_next_starts_another(
-    receiver: Receiver, posting: offload.PostingProcess
+def test_no_more_than_per_webhook_posts_run_and_the_queued_ones_can_be_dropped(
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
     slow = f"/o/{uuid.uuid4().hex}"
     receiver.delay[slow] = 30.0
-    hook = _hook(receiver, slow).webhooks["desk"]
-    posting.start()
+    _send(posting, _hook(receiver, slow), *(f"q{n}" for n in range(5)))
+    receiver.wait_for(slow, 2)  # per_webhook is 2: two posts run
+    posting.drop("desk")
+    # The three still queued come back unsent; the two running are not touched.
+    assert reports.wait("q2", "q3", "q4") == [None, None, None]
+    assert len(receiver.at(slow)) == 2 and "q0" not in reports.got
+
+
+def test_a_job_past_its_last_moment_to_start_is_not_sent(
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
+) -> None:
+    path = f"/o/{uuid.uuid4().hex}"
+    hook = _hook(receiver, path)
+    posting.target("desk", hook)
+    late = datetime.now(UTC) - timedelta(seconds=1)
+    posting.send([sending.Job("late", "desk", BODY, late)])
+    assert reports.wait("late") == [None]
+    _send(posting, hook, "on_time")  # after it in the same queue: the late one was skipped
+    reports.wait("on_time")
+    assert [r.headers["webhook-id"] for r in receiver.at(path)] == ["on_time"]
+
+
+def test_a_child_killed_mid_post_fails_its_jobs_and_the_next_batch_starts_another(
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
+) -> None:
+    slow = f"/o/{uuid.uuid4().hex}"
+    receiver.delay[slow] = 30.0
     first = _child(posting)
-    results: list[retry.Outcome] = []
-    thread = threading.Thread(target=lambda: results.append(posting.post("desk", hook, BODY, "m")))
-    thread.start()
-    receiver.wait_for(slow)  # the post is in the child's hands
+    _send(posting, _hook(receiver, slow), "m1", "m2", "m3")
+    receiver.wait_for(slow, 2)  # in the child's hands: two posting, one queued
     os.kill(first, signal.SIGKILL)
-    thread.join(10)
-    assert not thread.is_alive(), "the post waited for a dead child"
-    (lost,) = results
-    assert lost.error == "the sending process exited" and not lost.ok
+    lost = reports.wait("m1", "m2", "m3", timeout=10)
+    assert all(o is not None and o.error == "the sending process exited" for o in lost), lost
     fast = f"/o/{uuid.uuid4().hex}"
-    assert posting.post("desk", _hook(receiver, fast).webhooks["desk"], BODY, "msg_6").ok
+    _send(posting, _hook(receiver, fast), "msg_6")
+    (outcome,) = reports.wait("msg_6")
+    assert outcome is not None and outcome.ok
     assert _child(posting) != first
 
 
-def test_the_child_outlives_a_group_sigterm_and_ends_when_the_pipe_closes(
-    receiver: Receiver, posting: offload.PostingProcess
+def test_a_child_that_stops_answering_is_killed_and_its_jobs_fail(
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
-    hook = _hook(receiver, f"/o/{uuid.uuid4().hex}").webhooks["desk"]
-    assert posting.post("desk", hook, BODY, "msg_7").ok
+    hook = _hook(receiver, f"/o/{uuid.uuid4().hex}")
+    posting.target("desk", hook)
+    hung = _child(posting)
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        # Its answer was due long ago (a start by a minute ago, plus timeout and slack).
+        stale = datetime.now(UTC) - timedelta(minutes=1)
+        posting.send([sending.Job("stale", "desk", BODY, stale)])
+        (outcome,) = reports.wait("stale", timeout=10)
+        assert outcome is not None and outcome.error == "the sending process exited"
+        assert _gone(hung)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hung, signal.SIGCONT)  # had it not been killed
+
+
+def test_the_child_outlives_a_group_sigterm_and_ends_when_the_pipe_closes(
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
+) -> None:
+    hook = _hook(receiver, f"/o/{uuid.uuid4().hex}")
+    _send(posting, hook, "msg_7")
+    reports.wait("msg_7")  # the child is up, past its start
     pid = _child(posting)
     os.kill(pid, signal.SIGTERM)  # what systemd sends every process of the unit
-    assert posting.post("desk", hook, BODY, "msg_8").ok
+    _send(posting, hook, "msg_8")
+    (outcome,) = reports.wait("msg_8")
+    assert outcome is not None and outcome.ok
     assert _child(posting) == pid, "SIGTERM stopped the child before the daemon let it go"
     posting.close()
     assert _gone(pid), "the child did not end when its pipe closed"
 
 
-def test_closing_fails_the_posts_in_hand_at_once(
-    receiver: Receiver, posting: offload.PostingProcess
+def test_closing_fails_the_jobs_in_hand_at_once(
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
     slow = f"/o/{uuid.uuid4().hex}"
     receiver.delay[slow] = 30.0
-    hook = _hook(receiver, slow).webhooks["desk"]
-    results: list[retry.Outcome] = []
-    thread = threading.Thread(target=lambda: results.append(posting.post("desk", hook, BODY, "m")))
-    thread.start()
+    hook = _hook(receiver, slow)
+    _send(posting, hook, "m")
     receiver.wait_for(slow)
     posting.close()
-    thread.join(5)  # well inside the post's own wait (timeout + SLACK_SECONDS)
-    assert not thread.is_alive(), "a post outlived the close of its process"
-    assert [r.error for r in results] == ["the daemon is stopping"]
-    assert posting.post("desk", hook, BODY, "after").error == "the daemon is stopping"
+    # At once: not after the post's timeout and slack.
+    assert [o and o.error for o in reports.wait("m", timeout=2)] == ["the daemon is stopping"]
+    _send(posting, hook, "after")
+    assert [o and o.error for o in reports.wait("after", timeout=2)] == ["the daemon is stopping"]
 
 
 def _start_time(pid: int) -> float:
@@ -148,17 +246,18 @@ def _start_time(pid: int) -> float:
 
 
 def test_a_child_that_keeps_dying_is_started_again_at_most_once_a_restart_pause(
-    receiver: Receiver, posting: offload.PostingProcess
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
-    hook = _hook(receiver, f"/o/{uuid.uuid4().hex}").webhooks["desk"]
-    posting.start()
+    hook = _hook(receiver, f"/o/{uuid.uuid4().hex}")
     starts = []
     for attempt in range(3):
         pid = _child(posting)
         starts.append(_start_time(pid))
         os.kill(pid, signal.SIGKILL)
-        assert _gone(pid)
-        assert posting.post("desk", hook, BODY, f"again_{attempt}").ok
+        assert _gone(pid) and _noticed(posting, pid)
+        _send(posting, hook, f"again_{attempt}")
+        (outcome,) = reports.wait(f"again_{attempt}")
+        assert outcome is not None and outcome.ok
         assert _child(posting) != pid
     starts.append(_start_time(_child(posting)))
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
@@ -166,20 +265,25 @@ def test_a_child_that_keeps_dying_is_started_again_at_most_once_a_restart_pause(
     assert all(gap >= offload.RESTART_SECONDS - tick for gap in gaps), gaps
 
 
-def test_a_body_that_cannot_be_handed_over_fails_that_post_alone(
-    receiver: Receiver, posting: offload.PostingProcess
+def test_a_body_that_cannot_be_handed_over_fails_that_batch_alone(
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
-    hook = _hook(receiver, f"/o/{uuid.uuid4().hex}").webhooks["desk"]
-    broken = posting.post("desk", hook, {"data": lambda: None}, "msg_9")
-    assert broken.error is not None and broken.error.startswith("sending process unavailable")
-    assert posting.post("desk", hook, BODY, "msg_10").ok
+    hook = _hook(receiver, f"/o/{uuid.uuid4().hex}")
+    _send(posting, hook, "msg_9", body={"data": lambda: None})
+    (broken,) = reports.wait("msg_9")
+    assert broken is not None and broken.error is not None
+    assert broken.error.startswith("sending process unavailable")
+    _send(posting, hook, "msg_10")
+    (outcome,) = reports.wait("msg_10")
+    assert outcome is not None and outcome.ok
 
 
 def test_the_child_loads_neither_pydantic_nor_sqlalchemy(
-    receiver: Receiver, posting: offload.PostingProcess
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
-    hook = _hook(receiver, f"/o/{uuid.uuid4().hex}").webhooks["desk"]
-    assert posting.post("desk", hook, BODY, "msg_11").ok
+    _send(posting, _hook(receiver, f"/o/{uuid.uuid4().hex}"), "msg_11")
+    (outcome,) = reports.wait("msg_11")
+    assert outcome is not None and outcome.ok
     with open(f"/proc/{_child(posting)}/maps") as maps:
         mapped = maps.read()
     assert "pydantic_core" not in mapped and "sqlalchemy" not in mapped
