@@ -3,11 +3,13 @@
 The senders (`senders.SenderPool`) only send; the database is the drain's.
 Each of its turns records every outcome that finished since the last and
 leases what there is room for, in one transaction. A webhook's share is
-`per_webhook` senders with `PREFETCH` leased deliveries each, queued at the
-poster: a sender that finishes takes the next from the queue at once
+`per_webhook` senders with up to `PREFETCH` leased deliveries each, queued at
+the poster: a sender that finishes takes the next from the queue at once
 instead of waiting for a turn, and under load one turn serves several
-deliveries. A webhook with its share leased is skipped by the next claim, so
-a slow one cannot hold the others up.
+deliveries. How many is a webhook's pace: as many as its recent posts show
+it can take within the lease (`_depth`), so a slow webhook's queue holds no
+more than it will send. A webhook with its share leased is skipped by the
+next claim, so a slow one cannot hold the others up.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from daemon.store import claims, connector, outbox, waiting, webhooks
 
 logger = logging.getLogger(__name__)
 
-PREFETCH = 16  # deliveries leased per sender: one being sent, the rest waiting their turn
+PREFETCH = 32  # most deliveries leased per sender: one being sent, the rest waiting their turn
+PACE_WEIGHT = 1 / 8  # the weight of each new post in a webhook's mean duration
 CONSOLE_TIMEOUT = timedelta(seconds=15)  # the console's, for the lease
 LEASE_SENDS = 2  # a lease covers this many sends' timeouts, plus the margin
 OTHERS_EVERY = timedelta(minutes=1)  # see Dispatcher._others_at
@@ -87,6 +90,7 @@ class Dispatcher:
         # every due delivery, so not at each turn.
         self._others_at: datetime | None = clock()
         self._orphan_due: datetime | None = None  # when the next of them falls due
+        self._pace: dict[str, float] = {}  # per webhook, a moving mean of its posts' seconds
         self.health: dict[str, WebhookHealth] = {}
 
     @property
@@ -164,8 +168,9 @@ class Dispatcher:
             kept = self._senders.held(excluding=done)
             held, skip = list(kept.values()), set(kept)
             room = self._workers * PREFETCH - len(held)
+            self._keep_pace(finished)
             per_webhook = {
-                name: self._per_webhook * PREFETCH - held.count(name) for name in targets
+                name: self._per_webhook * self._depth(name) - held.count(name) for name in targets
             }
             claim = claim and room > 0 and (others or any(n > 0 for n in per_webhook.values()))
             if not (finished or claim):
@@ -249,6 +254,28 @@ class Dispatcher:
         # ones by an operator enabling them (a change the watch reports).
         next_at = min(filter(None, earliest.values()), default=None)
         return [], min(filter(None, (next_at, self._orphan_due)), default=None)
+
+    def _keep_pace(self, finished: list[senders.Finished]) -> None:
+        """Fold the durations of these posts into their webhooks' means."""
+        for item in finished:
+            seconds = item.outcome.duration_ms / 1000
+            mean = self._pace.get(item.row.webhook)
+            self._pace[item.row.webhook] = (
+                seconds if mean is None else mean + PACE_WEIGHT * (seconds - mean)
+            )
+
+    def _depth(self, webhook: str) -> int:
+        """Return how many deliveries one sender of `webhook` may be leased at a time.
+
+        As many as it would start before too little of the lease is left to
+        finish and record one, at its mean pace; one it has not posted to yet
+        is taken to use its full timeout. Between 1 and PREFETCH.
+        """
+        hook = self.settings.webhooks.get(webhook)
+        timeout = (hook.timeout if hook is not None else CONSOLE_TIMEOUT).total_seconds()
+        mean = self._pace.get(webhook, timeout)
+        fits = 1 + int((LEASE_SENDS - 1) * timeout / max(mean, 1e-3))
+        return max(1, min(PREFETCH, fits))
 
     def _lease_time(self) -> timedelta:
         # Two sends' time: a delivery queued behind one that takes its full timeout is

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 from standardwebhooks.webhooks import Webhook
 
 from daemon.delivery import formats, guard, sending
-from daemon.delivery.dispatcher import PREFETCH, Dispatcher
+from daemon.delivery.dispatcher import LEASE_SENDS, PREFETCH, Dispatcher
 from daemon.model.pledge import Pledge
 from daemon.model.schedule import NoticeType, Policy
 from daemon.settings import Settings
@@ -510,7 +510,7 @@ def test_a_slow_webhook_gets_no_more_than_its_share_and_the_others_are_served(
     slow, fast = f"/slow/{uuid.uuid4().hex}", f"/fast/{uuid.uuid4().hex}"
     receiver.delay[slow] = 2.0
     settings = _settings(receiver, {"slow": slow, "fast": fast})
-    count = PREFETCH + 2  # more notices than one sender's share, each to both webhooks
+    count = LEASE_SENDS + 2  # more notices than one sender's first share, each to both webhooks
     _enqueue(engine, settings, count=count)
     dispatcher, done = _dispatcher(engine, settings, dispatchers, workers=4, per_webhook=1)
     dispatcher.send_due()
@@ -523,8 +523,9 @@ def test_a_slow_webhook_gets_no_more_than_its_share_and_the_others_are_served(
                 )
             )
         )
-    # Its share: one sender with PREFETCH leased, though more are due and workers are idle.
-    assert len(leased) == PREFETCH
+    # Its share: one sender with as many leased as fit the lease at its full timeout (its
+    # pace is not known yet), though more are due and workers are idle.
+    assert len(leased) == LEASE_SENDS
     # Every finished send wakes the drain (here: by hand) to claim the next.
     while len(receiver.at(fast)) < count:
         _wait(done, 1)
@@ -553,40 +554,63 @@ def test_webhooks_with_backlogs_take_turns_when_they_outnumber_the_threads(
     assert max(first.values()) < min(last.values())
 
 
+def _leased(engine: Engine) -> int:
+    with connector.read(engine) as conn:
+        return conn.scalar(
+            select(func.count()).where(
+                Delivery.state == "pending", Delivery.claimed_by.is_not(None)
+            )
+        )
+
+
+def test_a_webhook_known_to_answer_fast_is_leased_a_deep_queue(
+    engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
+) -> None:
+    path = f"/pace/{uuid.uuid4().hex}"
+    settings = _settings(receiver, {"desk": path})
+    _enqueue(engine, settings, count=1)
+    dispatcher, done = _dispatcher(engine, settings, dispatchers, workers=2, per_webhook=1)
+    dispatcher.send_due()
+    _wait(done, 1)  # its pace: a few milliseconds
+    receiver.delay[path] = 5.0  # slow from now on, which the dispatcher cannot know yet
+    _enqueue(engine, settings, count=PREFETCH + 3)
+    dispatcher.send_due()
+    receiver.wait_for(path, count=2)
+    assert _leased(engine) == PREFETCH  # all one sender may hold, not all that are due
+
+
 def test_a_queued_delivery_whose_lease_would_end_mid_send_waits_for_it_to_run_out(
     engine: Engine, receiver: Receiver, dispatchers: list[tuple[Dispatcher, httpx.Client]]
 ) -> None:
     """Sent late it could reach the receiver twice (another worker may take it over)."""
     path = f"/queued/{uuid.uuid4().hex}"
-    receiver.delay[path] = 0.8
-    # A lease of 2 x 1 s + 0.2 s: after two 0.8 s sends the third would start at about
-    # 1.6 s and could run to 2.6 s, past the lease. It and the fourth stay unsent.
+    # A lease of 2 x 1 s + 0.2 s.
     hook = {"url": receiver.url + path, "secret": SECRET, "timeout": "1s"}
     settings = Settings(
         webhooks={"desk": hook},  # type: ignore[dict-item]
         allowed_targets=LOOPBACK,  # type: ignore[arg-type]
         lease_margin=timedelta(milliseconds=200),
     )
-    _enqueue(engine, settings, count=4)
+    _enqueue(engine, settings, count=1)
     dispatcher, done = _dispatcher(engine, settings, dispatchers, workers=1, per_webhook=1)
+    dispatcher.send_due()
+    _wait(done, 1)  # fast: the next turn leases a deep queue
+    # Then it slows down: after two 0.8 s sends the third would start at about 1.6 s and
+    # could run to 2.6 s, past the lease. It and the fourth stay unsent.
+    receiver.delay[path] = 0.8
+    _enqueue(engine, settings, count=4)
     started = time.monotonic()
     dispatcher.send_due()
     _wait(done, 2)
     time.sleep(0.3)  # a third, were it sent, would have arrived by now (its lease still runs)
-    with connector.read(engine) as conn:
-        leased = conn.scalar(
-            select(func.count()).where(
-                Delivery.state == "pending", Delivery.claimed_by.is_not(None)
-            )
-        )
-    assert leased == 2 and len(receiver.at(path)) == 2
+    assert _leased(engine) == 2 and len(receiver.at(path)) == 3
     # Once their leases have run out they are leased again and sent, each once.
     time.sleep(max(2.3 - (time.monotonic() - started), 0))
     dispatcher.send_due()
     _wait(done, 2)
     ids = [request.headers["webhook-id"] for request in receiver.at(path)]
-    assert len(ids) == 4 and len(set(ids)) == 4
-    assert _states(engine) == {"desk": ["delivered"] * 4}
+    assert len(ids) == 5 and len(set(ids)) == 5
+    assert _states(engine) == {"desk": ["delivered"] * 5}
 
 
 def test_the_console_takes_every_notice_when_no_webhook_is_configured(
