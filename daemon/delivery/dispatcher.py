@@ -114,7 +114,7 @@ class Dispatcher:
 
     @property
     def in_flight(self) -> int:
-        """Return how many sends this process has started and not recorded."""
+        """Return how many leased deliveries this process holds and has not recorded."""
         return self._senders.in_flight
 
     def send_due(self) -> datetime | None:
@@ -258,6 +258,8 @@ class Dispatcher:
     def _keep_pace(self, finished: list[senders.Finished]) -> None:
         """Fold the durations of these posts into their webhooks' means."""
         for item in finished:
+            if item.outcome.status_code is None and not item.outcome.timed_out:
+                continue  # no answer to time: refused, or the posting process lost
             seconds = item.outcome.duration_ms / 1000
             mean = self._pace.get(item.row.webhook)
             self._pace[item.row.webhook] = (

@@ -11,11 +11,12 @@ posted) on a thread pool of its own, through a guarded client built from the
 same policy: a finished post starts the next without waiting for the daemon.
 
 The child holds nothing that matters: it ends when the pipe from the daemon
-closes (a daemon killed takes it along), and a child that dies, or answers a
-job no sooner than its webhook's timeout plus SLACK_SECONDS after the job's
-last moment to start, is started again by the next batch, no sooner than
-RESTART_SECONDS after the last start. The jobs it had in hand come back as
-failed attempts, retried with the same webhook-id.
+closes (a daemon killed takes it along). One that dies, or says nothing for
+longer than the longest webhook timeout plus SLACK_SECONDS while it holds
+jobs (it is killed), is started again by the next batch, no sooner than
+RESTART_SECONDS after the last start. Of the jobs it had, those it had begun
+to post come back as failed attempts, retried with the same webhook-id; the
+others as not sent, claimed again when their leases run out.
 
 The child imports no more than a post needs: it is handed each webhook as a
 plain `posting.Target`, so neither pydantic nor SQLAlchemy is loaded there.
@@ -56,9 +57,13 @@ _CHILD = (
     f"runpy.run_module({__name__!r}, run_name='__main__')\n"
 )
 
-# Beyond a job's last moment to start and its webhook's timeout (which the child
-# enforces), how long its outcome may take to come back before the child counts as hung.
+# A child holding jobs hears from its posts at least once a webhook timeout (which it
+# enforces) and sweeps out the expired ones each SWEEP_SECONDS: silent this much longer
+# than the longest timeout, it counts as hung.
 SLACK_SECONDS = 10.0
+SWEEP_SECONDS = 1.0
+# What the child reports for a job whose post has begun, before its outcome.
+STARTED = "started"
 # The least time between two starts of the child: one that dies as it starts (a
 # broken install, no memory) is not started again for every post.
 RESTART_SECONDS = 1.0
@@ -94,8 +99,10 @@ class PostingProcess:
         self._to_child: Connection | None = None
         self._generation = 0  # one more for each child started
         # The jobs handed to a child and not answered: id -> (its child's generation,
-        # the Unix time by which the answer must have come).
-        self._out: dict[str, tuple[int, float]] = {}
+        # whether its post has begun).
+        self._out: dict[str, tuple[int, bool]] = {}
+        self._heard = time.monotonic()  # the child's last word, or a hand-over to an idle one
+        self._dropped = False  # drop(None): the daemon is stopping, later jobs are not sent
         self._closed = False
 
     def open(self, report: sending.Report, *, workers: int, per_webhook: int) -> None:
@@ -106,11 +113,20 @@ class PostingProcess:
             self._running()
 
     def target(self, name: str, hook: WebhookSettings) -> None:
-        """Post the jobs of webhook `name` to `hook` from now on (a reload changes it)."""
+        """Post the jobs of webhook `name` to `hook` from now on, queued ones included."""
         with self._write:
-            if self._hooks.get(name) is not hook:
-                self._hooks[name] = hook
-                self._sent.discard(name)  # sent with the next batch: not per job
+            if self._hooks.get(name) is hook:
+                return
+            self._hooks[name] = hook
+            with self._lock:
+                to_child = self._to_child
+            if name in self._sent and to_child is not None:
+                try:
+                    to_child.send(("target", name, posting.Target.of(hook)))
+                    return
+                except (OSError, ValueError):
+                    pass  # the child is gone: the next one is sent it with its first batch
+            self._sent.discard(name)
 
     def send(self, jobs: list[sending.Job]) -> None:
         """Hand `jobs` to the child; their outcomes come back through `report`."""
@@ -118,19 +134,21 @@ class PostingProcess:
             return
         with self._write:
             try:
-                failed = self._hand_over(jobs)
+                unsent = self._hand_over(jobs)
             except Exception as exc:  # the pipe broke, or a body would not pickle
                 with self._lock:
                     for job in jobs:
                         self._out.pop(job.id, None)
-                failed = f"sending process unavailable: {exc}"
-        if failed is not None:
-            self._report([(job.id, retry.Outcome(None, failed, 0.0)) for job in jobs])
+                failed = retry.Outcome(None, f"sending process unavailable: {exc}", 0.0)
+                unsent = [(job.id, failed) for job in jobs]
+        if unsent:
+            self._report(unsent)
 
     def drop(self, webhook: str | None) -> None:
-        """Have the child send no more of `webhook`'s queued jobs (None: of any webhook's)."""
+        """Have the child send no more of `webhook`'s queued jobs (None: of any, nor later ones)."""
         with self._write:
             with self._lock:
+                self._dropped = self._dropped or webhook is None
                 to_child = None if self._closed else self._to_child
             if to_child is not None:
                 try:
@@ -139,13 +157,13 @@ class PostingProcess:
                     pass  # the child is gone: its reader reports what it had
 
     def close(self) -> None:
-        """Stop the child: it finishes no post, and the jobs it had fail (to be retried)."""
+        """Stop the child: it finishes no post; the jobs it had are reported (to be retried)."""
         with self._write, self._lock:
             self._closed = True
             child, to_child = self._child, self._to_child
             self._child = self._to_child = None
-            lost, self._out = list(self._out), {}
-        self._lose(lost, "the daemon is stopping")
+            left, self._out = self._out, {}
+        self._settle(left, "the daemon is stopping")
         if to_child is not None:
             to_child.close()  # the child reads the end of its input and exits
         if child is not None:
@@ -155,23 +173,26 @@ class PostingProcess:
                 child.kill()
                 child.wait()
 
-    def _hand_over(self, jobs: list[sending.Job]) -> str | None:
-        """Write `jobs` to the child (under _write); return why they were not, or None."""
+    def _hand_over(self, jobs: list[sending.Job]) -> list[tuple[str, retry.Outcome | None]]:
+        """Write `jobs` to the child (under _write); return what to report of any not handed over."""
         with self._lock:
             if self._closed:
-                return "the daemon is stopping"
+                stopping = retry.Outcome(None, "the daemon is stopping", 0.0)
+                return [(job.id, stopping) for job in jobs]
+            if self._dropped:  # not sent: the stopping daemon hands their leases back
+                return [(job.id, None) for job in jobs]
         to_child = self._running()
         for name in dict.fromkeys(job.webhook for job in jobs):
             if name not in self._sent:
                 to_child.send(("target", name, posting.Target.of(self._hooks[name])))
                 self._sent.add(name)
         with self._lock:
+            if not any(gen == self._generation for gen, _ in self._out.values()):
+                self._heard = time.monotonic()  # idle until now: its silence counts from here
             for job in jobs:
-                timeout = self._hooks[job.webhook].timeout.total_seconds()
-                answer_by = job.send_by.timestamp() + timeout + SLACK_SECONDS
-                self._out[job.id] = (self._generation, answer_by)
+                self._out[job.id] = (self._generation, False)
         to_child.send(("send", [(job.id, job.webhook, job.body, job.send_by) for job in jobs]))
-        return None
+        return []
 
     def _running(self) -> Connection:
         """Return the pipe to a live child, starting one when there is none (under _write)."""
@@ -203,12 +224,11 @@ class PostingProcess:
         to_child = Connection(down_write, readable=False)
         from_child = Connection(up_read, writable=False)
         with self._lock:
-            lost, self._out = list(self._out), {}  # what the last child had in hand
+            # What the last child had is its reader's to report, once its pipe ends.
             self._generation += 1
             self._child, self._to_child = child, to_child
             generation = self._generation
         self._sent = set()
-        self._lose(lost, "the sending process exited")
         threading.Thread(
             target=self._read,
             args=(child, from_child, generation),
@@ -221,14 +241,14 @@ class PostingProcess:
     def _read(
         self, child: subprocess.Popen[bytes], from_child: Connection, generation: int
     ) -> None:
-        """Report the outcomes the child sends back, until its pipe ends; stop it if it hangs."""
+        """Report what the child sends back, until its pipe ends; stop it if it falls silent."""
         with from_child:
             while True:
                 try:
-                    if not from_child.poll(1.0):
-                        if self._overdue(generation):
+                    if not from_child.poll(SWEEP_SECONDS):
+                        if self._silent(generation):
                             logger.error(
-                                "the sending process did not answer in time; it is stopped",
+                                "the sending process has not answered in time; it is stopped",
                                 extra={"action": "sending_process_hung"},
                             )
                             child.kill()
@@ -236,21 +256,21 @@ class PostingProcess:
                     results = from_child.recv()
                 except (EOFError, OSError):
                     break
-                known = []
-                with self._lock:
-                    for key, outcome in results:
-                        handed = self._out.get(key)
-                        if handed is not None and handed[0] == generation:
-                            del self._out[key]
-                            known.append((key, outcome))
-                if known:
-                    self._report(known)
-        # Noted at once, before it is reaped: the next batch starts another.
+                except Exception:  # what it sent would not unpickle: it is not to be trusted
+                    logger.exception("the sending process sent what cannot be read; it is stopped")
+                    child.kill()
+                    break
+                try:
+                    self._take(results, generation)
+                except Exception:  # a bug: logged; the reader must go on, or nothing comes back
+                    logger.exception("outcomes of the sending process not taken")
         with self._lock:
             current = self._child is child  # not closed, nor replaced already
-            if current:
+            if current:  # noted before it is reaped: the next batch starts another
                 self._child = self._to_child = None
-                lost, self._out = list(self._out), {}
+            left = {key: held for key, held in self._out.items() if held[0] == generation}
+            for key in left:
+                del self._out[key]
         try:
             child.wait(timeout=EXIT_SECONDS)
         except subprocess.TimeoutExpired:
@@ -260,27 +280,48 @@ class PostingProcess:
             logger.error(
                 "the sending process exited (code %s); the next batch starts another",
                 child.returncode,
-                extra={"action": "sending_process_exited", "in_hand": len(lost)},
+                extra={"action": "sending_process_exited", "in_hand": len(left)},
             )
-            self._lose(lost, "the sending process exited")
+        self._settle(left, "the sending process exited")
 
-    def _overdue(self, generation: int) -> bool:
-        """Return whether a job handed to child `generation` is past the time to answer it."""
-        now = time.time()
+    def _take(self, results: list[tuple[str, retry.Outcome | str | None]], generation: int) -> None:
+        """Mark the posts begun, and report the outcomes, of child `generation`'s jobs."""
+        known: list[tuple[str, retry.Outcome | None]] = []
         with self._lock:
-            return any(gen == generation and by < now for gen, by in self._out.values())
+            self._heard = time.monotonic()
+            for key, outcome in results:
+                held = self._out.get(key)
+                if held is None or held[0] != generation:
+                    continue  # reported already: the child was closed or lost
+                if outcome == STARTED:
+                    self._out[key] = (generation, True)
+                else:
+                    del self._out[key]
+                    known.append((key, outcome))  # type: ignore[arg-type]
+        if known:
+            self._report(known)
 
-    def _lose(self, ids: list[str], why: str) -> None:
-        """Report the jobs `ids` failed for `why` (no lock held): their deliveries are retried."""
-        if ids:
-            self._report([(key, retry.Outcome(None, why, 0.0)) for key in ids])
+    def _silent(self, generation: int) -> bool:
+        """Return whether child `generation` holds jobs and has been silent for too long."""
+        patience = SLACK_SECONDS + max(
+            (hook.timeout.total_seconds() for hook in list(self._hooks.values())), default=0.0
+        )
+        with self._lock:
+            holds = any(gen == generation for gen, _ in self._out.values())
+            return holds and time.monotonic() - self._heard > patience
+
+    def _settle(self, left: dict[str, tuple[int, bool]], why: str) -> None:
+        """Report the jobs a child left (no lock held): begun ones failed for `why`, others not sent."""
+        if left:
+            failed = retry.Outcome(None, why, 0.0)
+            self._report([(key, failed if begun else None) for key, (_, begun) in left.items()])
 
 
 def _serve(from_daemon: Connection, to_daemon: Connection) -> None:
     """The child: post what the daemon sends until its pipe closes."""
     start: _Start = from_daemon.recv()
     client = guard.client(start.policy, max_connections=start.workers)
-    results: queue.SimpleQueue[list[tuple[str, retry.Outcome | None]]] = queue.SimpleQueue()
+    results: queue.SimpleQueue[list[tuple[str, retry.Outcome | str | None]]] = queue.SimpleQueue()
 
     def write_back() -> None:
         """Send the outcomes to the daemon, as many in one message as have come meanwhile."""
@@ -298,12 +339,24 @@ def _serve(from_daemon: Connection, to_daemon: Connection) -> None:
 
     threading.Thread(target=write_back, name="write-back", daemon=True).start()
     posts = sending.Sending.here(client, system_clock)
-    posts.open(results.put, workers=start.workers, per_webhook=start.per_webhook)
+    posts.open(
+        results.put,
+        workers=start.workers,
+        per_webhook=start.per_webhook,
+        started=lambda key: results.put([(key, STARTED)]),
+    )
+    swept = time.monotonic()
     while True:
         try:
-            message = from_daemon.recv()
+            ready = from_daemon.poll(SWEEP_SECONDS)
+            message = from_daemon.recv() if ready else ("sweep",)
         except (EOFError, OSError):
             break
+        if time.monotonic() - swept >= SWEEP_SECONDS:
+            posts.expire()  # and so it says something at least this often while it holds jobs
+            swept = time.monotonic()
+        if message[0] == "sweep":
+            continue
         if message[0] == "target":
             posts.target(message[1], message[2])
         elif message[0] == "send":

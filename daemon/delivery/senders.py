@@ -81,7 +81,7 @@ class SenderPool:
         out: TextIO | None,
         on_done: Callable[[], None],
     ) -> None:
-        self.settings = settings  # replaced on a reload
+        self._settings = settings
         self._poster = poster
         self._clock = clock
         self._per_webhook = per_webhook
@@ -97,8 +97,39 @@ class SenderPool:
         self._per_hook: Counter[str] = Counter()  # how many of those, per webhook
         self._finished: list[Finished] = []  # sent, not yet recorded
         self._gone: set[str] = set()  # webhooks disabled (410): their queues are not sent
-        self.stopping = False
+        self._stopping = False
         poster.open(self._outcomes, workers=workers, per_webhook=per_webhook)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        """Take a reload: changed webhooks apply to the deliveries queued already, removed ones drop theirs."""
+        old, self._settings = self._settings, settings
+        for name in old.webhooks.keys() - settings.webhooks.keys():
+            # Claimed again when their leases run out, and dead: "no longer configured".
+            self._targets.pop(name, None)
+            self._poster.drop(name)
+        for name, hook in settings.webhooks.items():
+            if name in self._targets and self._targets[name] is not hook:
+                self._poster.target(name, hook)
+                self._targets[name] = hook
+
+    @property
+    def stopping(self) -> bool:
+        """True once the daemon stops: nothing more is handed over, nor started."""
+        return self._stopping
+
+    @stopping.setter
+    def stopping(self, stopping: bool) -> None:
+        """Stop at once: what the poster has queued comes back not sent."""
+        with self._lock:
+            begins, self._stopping = stopping and not self._stopping, stopping
+        if begins:
+            self._poster.drop(None)
 
     def take_finished(self) -> list[Finished]:
         """Return the sends finished since the last call; the drain records them."""
@@ -135,14 +166,14 @@ class SenderPool:
 
     @property
     def in_flight(self) -> int:
-        """Return how many leased deliveries this process holds and has not recorded."""
+        """Return how many leased deliveries this process holds (queued, posting, or finished) and has not recorded."""
         with self._lock:
             return len(self._held)
 
     def queue(self, leased: list[Leased]) -> None:
         """Hand leased deliveries to the poster; write the console's and decide the unsendable at once."""
         with self._lock:
-            if self.stopping:
+            if self._stopping:
                 return  # not held: the stopping daemon hands their leases back
             for item in leased:
                 self._held[item.row.id] = item.row.webhook
@@ -173,6 +204,7 @@ class SenderPool:
             for job, item in handed:
                 self._posting[job.id] = item
                 self._per_hook[job.webhook] += 1
+        # A poster told to stop (drop(None)) meanwhile reports these not sent.
         self._poster.send([job for job, _ in handed])
         self._finish(at_once)
 
@@ -184,8 +216,7 @@ class SenderPool:
         the daemon hands their leases back (`outbox.release`) so they are sent
         at once elsewhere.
         """
-        self.stopping = True
-        self._poster.drop(None)
+        self.stopping = True  # the poster drops what it has queued
         deadline = time.monotonic() + grace
         while (left := deadline - time.monotonic()) > 0:
             with self._lock:
@@ -201,17 +232,23 @@ class SenderPool:
     def _outcomes(self, results: list[tuple[str, retry.Outcome | None]]) -> None:
         """Take back what the poster reports: decide the posts made, release the others."""
         done: list[tuple[Leased, retry.Outcome]] = []
+        released = False
         with self._lock:
             for key, outcome in results:
                 item = self._posting.pop(key, None)
                 if item is None:
-                    continue  # reported twice (a lost child's), or dropped on stop
+                    continue  # reported already
                 self._per_hook[item.row.webhook] -= 1
                 if outcome is None:
                     self._held.pop(key, None)  # not sent: its lease runs out
+                    released = True
                 else:
                     done.append((item, outcome))
+            if released:
+                self._sent.notify_all()  # a stop waiting for the held ones looks again
         self._finish(done)
+        if released and not done:
+            self._on_done()  # share freed: the drain may lease another webhook's
 
     def _finish(self, done: list[tuple[Leased, retry.Outcome]]) -> None:
         """Decide each outcome and hand it to the drain; wake it when it has enough to do."""
@@ -240,8 +277,12 @@ class SenderPool:
     def _write_line(self, body: dict[str, Any]) -> retry.Outcome:
         """Write one console line with its newline, in one call; return the outcome."""
         started = time.perf_counter()
-        self._out.write(formats.console_line(body) + "\n")
-        self._out.flush()
+        try:
+            self._out.write(formats.console_line(body) + "\n")
+            self._out.flush()
+        except Exception as exc:  # stdout closed, or a bug: a failed attempt, retried
+            logger.exception("console line not written")
+            return retry.Outcome(None, f"internal error: {type(exc).__name__}", 0.0)
         return retry.Outcome(None, None, posting.elapsed_ms(started))
 
 

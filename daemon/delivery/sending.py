@@ -4,7 +4,8 @@ Where the deliveries are posted: in the posting process (`offload`), or in
 this process for tests and the benchmark. It is handed batches of `Job`s
 and reports how each went, in batches, through `report`: a `retry.Outcome`,
 or None for a job not sent (dropped: its webhook gone, the daemon stopping;
-or its time ran out while it waited behind slow posts).
+or its time ran out while it waited behind slow posts, found by `expire`
+without waiting for a thread).
 
 A finished post takes the next job of its webhook at once: the queue, not
 the daemon's turns, keeps a webhook's senders busy. Each post goes to the
@@ -14,6 +15,7 @@ others instead of keeping the threads.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +28,8 @@ import httpx
 
 from daemon.clock import Clock
 from daemon.delivery import posting, retry
+
+logger = logging.getLogger("daemon.delivery.dispatcher")  # delivery's one logger
 
 # How a batch of jobs went, by delivery id: an outcome, or None for one not sent.
 Report = Callable[[list[tuple[str, retry.Outcome | None]]], None]
@@ -50,6 +54,7 @@ class Sending:
         self._post = post
         self._clock = clock
         self._report: Report = lambda _: None
+        self._started: Callable[[str], None] = lambda _: None
         self._per_webhook = 1
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -58,6 +63,7 @@ class Sending:
         self._hooks: dict[str, posting.Hook] = {}
         self._queues: dict[str, deque[Job]] = {}
         self._running: dict[str, int] = {}
+        self._stopped = False  # every queue dropped: later jobs are not sent either
 
     @classmethod
     def here(cls, client: httpx.Client, clock: Clock) -> Sending:
@@ -68,9 +74,20 @@ class Sending:
 
         return cls(post, clock)
 
-    def open(self, report: Report, *, workers: int, per_webhook: int) -> None:
-        """Start posting on `workers` threads; report outcomes to `report`."""
+    def open(
+        self,
+        report: Report,
+        *,
+        workers: int,
+        per_webhook: int,
+        started: Callable[[str], None] | None = None,
+    ) -> None:
+        """Start posting on `workers` threads; report outcomes to `report`.
+
+        `started`, if given, is told each job's id as its post begins.
+        """
         self._report = report
+        self._started = started or self._started
         self._per_webhook = per_webhook
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="post")
 
@@ -83,6 +100,10 @@ class Sending:
         """Queue `jobs` behind their webhooks' others; start posts where a webhook has room."""
         start: list[str] = []
         with self._lock:
+            if self._stopped:
+                jobs, refused = [], jobs
+            else:
+                refused = []
             for job in jobs:
                 self._queues.setdefault(job.webhook, deque()).append(job)
             for webhook in dict.fromkeys(job.webhook for job in jobs):
@@ -93,10 +114,35 @@ class Sending:
                     start += [webhook] * more
         for webhook in start:
             self._submit(webhook)
+        if refused:
+            self._report([(job.id, None) for job in refused])
+
+    def expire(self) -> None:
+        """Report not sent, at once, every queued job whose last moment to start has passed.
+
+        Without this, one waits for a thread to find it: behind slow posts
+        to many webhooks, longer than its lease.
+        """
+        now = self._clock()
+        expired: list[Job] = []
+        with self._lock:
+            for queue in self._queues.values():
+                if any(job.send_by < now for job in queue):
+                    expired += [job for job in queue if job.send_by < now]
+                    kept = [job for job in queue if job.send_by >= now]
+                    queue.clear()
+                    queue.extend(kept)
+        if expired:
+            self._report([(job.id, None) for job in expired])
 
     def drop(self, webhook: str | None) -> None:
-        """Send no more of `webhook`'s queued jobs (None: of any webhook's); report them not sent."""
+        """Send no more of `webhook`'s queued jobs; report them not sent.
+
+        None drops every webhook's, and refuses the jobs sent from then on:
+        the daemon is stopping.
+        """
         with self._lock:
+            self._stopped = self._stopped or webhook is None
             names = list(self._queues) if webhook is None else [webhook]
             dropped = [job for name in names for job in self._queues.pop(name, ())]
         if dropped:
@@ -128,14 +174,18 @@ class Sending:
                 return
             job = queue.popleft()
             hook = self._hooks.get(webhook)
-        if self._clock() > job.send_by:
-            outcome = None  # its lease would run out before the outcome is recorded
-        elif hook is None:
-            outcome = retry.Outcome(None, f"webhook {webhook!r} has no target", 0.0)
-        else:
-            try:
+        try:
+            if self._clock() > job.send_by:
+                outcome = None  # its lease would run out before the outcome is recorded
+            elif hook is None:
+                outcome = retry.Outcome(None, f"webhook {webhook!r} has no target", 0.0)
+            else:
+                self._started(job.id)
                 outcome = self._post(hook, job.body, job.id)
-            except Exception as exc:  # a bug: recorded as a failed attempt, retried
-                outcome = retry.Outcome(None, f"internal error: {type(exc).__name__}", 0.0)
-        self._report([(job.id, outcome)])
-        self._submit(webhook)
+        except Exception as exc:  # a bug: recorded as a failed attempt, retried
+            logger.exception("post failed unexpectedly", extra={"delivery": job.id})
+            outcome = retry.Outcome(None, f"internal error: {type(exc).__name__}", 0.0)
+        try:
+            self._report([(job.id, outcome)])
+        finally:
+            self._submit(webhook)  # the next job of this webhook, whatever happened here

@@ -40,7 +40,7 @@ def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> Non
 
 
 def _children(pid: int) -> list[int]:
-    """The processes `pid` started, from any of its threads (a restart comes from a sender's)."""
+    """The processes `pid` started, from any of its threads (a restart comes from the drain's)."""
     children = []
     for task in os.listdir(f"/proc/{pid}/task"):
         try:

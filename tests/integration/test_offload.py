@@ -79,6 +79,17 @@ def _child(process: offload.PostingProcess) -> int:
     return child.pid
 
 
+def _begun(process: offload.PostingProcess, *ids: str, timeout: float = 10.0) -> bool:
+    """Wait (bounded) until `process` has heard that the posts of `ids` began."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with process._lock:
+            if all(process._out.get(key, (0, False))[1] for key in ids):
+                return True
+        time.sleep(0.01)
+    return False
+
+
 def _noticed(process: offload.PostingProcess, pid: int, timeout: float = 10.0) -> bool:
     """Wait (bounded) until `process` has noticed that its child `pid` is gone."""
     deadline = time.monotonic() + timeout
@@ -170,17 +181,20 @@ def test_a_job_past_its_last_moment_to_start_is_not_sent(
     assert [r.headers["webhook-id"] for r in receiver.at(path)] == ["on_time"]
 
 
-def test_a_child_killed_mid_post_fails_its_jobs_and_the_next_batch_starts_another(
+def test_a_child_killed_mid_post_fails_the_posts_begun_and_returns_the_queued_unsent(
     receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
     slow = f"/o/{uuid.uuid4().hex}"
     receiver.delay[slow] = 30.0
     first = _child(posting)
     _send(posting, _hook(receiver, slow), "m1", "m2", "m3")
-    receiver.wait_for(slow, 2)  # in the child's hands: two posting, one queued
+    receiver.wait_for(slow, 2)  # per_webhook is 2: two posting, one queued
+    assert _begun(posting, "m1", "m2")
     os.kill(first, signal.SIGKILL)
-    lost = reports.wait("m1", "m2", "m3", timeout=10)
-    assert all(o is not None and o.error == "the sending process exited" for o in lost), lost
+    begun = reports.wait("m1", "m2", timeout=10)
+    assert all(o is not None and o.error == "the sending process exited" for o in begun), begun
+    # Never posted: not an attempt, claimed again when its lease runs out.
+    assert reports.wait("m3") == [None]
     fast = f"/o/{uuid.uuid4().hex}"
     _send(posting, _hook(receiver, fast), "msg_6")
     (outcome,) = reports.wait("msg_6")
@@ -188,23 +202,61 @@ def test_a_child_killed_mid_post_fails_its_jobs_and_the_next_batch_starts_anothe
     assert _child(posting) != first
 
 
-def test_a_child_that_stops_answering_is_killed_and_its_jobs_fail(
-    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
+def test_a_child_that_falls_silent_holding_jobs_is_killed(
+    receiver: Receiver,
+    posting: offload.PostingProcess,
+    reports: Reports,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    hook = _hook(receiver, f"/o/{uuid.uuid4().hex}")
-    posting.target("desk", hook)
+    monkeypatch.setattr(offload, "SLACK_SECONDS", 0.5)  # silent 1 s + 0.5 s: hung
+    settings = Settings(
+        webhooks={"desk": {"url": receiver.url + "/o/hung", "secret": SECRET, "timeout": "1s"}}  # type: ignore[dict-item]
+    )
     hung = _child(posting)
     os.kill(hung, signal.SIGSTOP)
     try:
-        # Its answer was due long ago (a start by a minute ago, plus timeout and slack).
-        stale = datetime.now(UTC) - timedelta(minutes=1)
-        posting.send([sending.Job("stale", "desk", BODY, stale)])
-        (outcome,) = reports.wait("stale", timeout=10)
-        assert outcome is not None and outcome.error == "the sending process exited"
+        _send(posting, settings.webhooks["desk"], "stuck")
+        assert reports.wait("stuck", timeout=10) == [None]  # never begun: not an attempt
         assert _gone(hung)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(hung, signal.SIGCONT)  # had it not been killed
+
+
+def test_a_queued_job_whose_time_runs_out_comes_back_without_waiting_for_a_thread(
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
+) -> None:
+    slow = f"/o/{uuid.uuid4().hex}"
+    receiver.delay[slow] = 30.0
+    hook = _hook(receiver, slow)
+    _send(posting, hook, "busy_1", "busy_2")  # both of the webhook's posts, for 30 s
+    receiver.wait_for(slow, 2)
+    soon = datetime.now(UTC) + timedelta(seconds=0.5)
+    posting.send([sending.Job("expiring", "desk", BODY, soon)])
+    assert reports.wait("expiring", timeout=5) == [None]
+    assert "busy_1" not in reports.got  # still posting
+
+
+def test_a_webhook_changed_by_a_reload_applies_to_its_queued_jobs(
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
+) -> None:
+    slow, moved = f"/o/{uuid.uuid4().hex}", f"/o/{uuid.uuid4().hex}"
+    receiver.delay[slow] = 2.0
+    _send(posting, _hook(receiver, slow), "r1", "r2", "r3")
+    receiver.wait_for(slow, 2)  # r3 waits in the queue
+    posting.target("desk", _hook(receiver, moved))
+    reports.wait("r1", "r2", "r3")
+    assert [r.headers["webhook-id"] for r in receiver.at(moved)] == ["r3"]
+
+
+def test_after_drop_all_no_job_is_sent(
+    receiver: Receiver, posting: offload.PostingProcess, reports: Reports
+) -> None:
+    path = f"/o/{uuid.uuid4().hex}"
+    posting.drop(None)  # the daemon is stopping
+    _send(posting, _hook(receiver, path), "late")
+    assert reports.wait("late") == [None]
+    assert receiver.at(path) == []
 
 
 def test_the_child_outlives_a_group_sigterm_and_ends_when_the_pipe_closes(
