@@ -26,6 +26,7 @@ from bench.receiver import ReceiverProcess
 from bench.scale import Database
 
 SCENARIOS = ("scale", "delay", "burst", "webhooks", "ceiling", "baseline")
+BURST_THREADS = 4  # PLEDGEWATCH_WEBHOOK_CONCURRENCY's default: the burst's posts at a time
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Import rate assumed before any was measured, to choose how far ahead notices fall due.
 ASSUMED_IMPORT_RATE = 300.0
@@ -315,11 +316,20 @@ def _delay(run: Run) -> None:
 def _burst(run: Run) -> None:
     args = run.args
     for engine in run.engines(args.engines):
-        run.attempt(
-            "burst",
-            f"{engine}, {args.burst:,} notices",
-            lambda engine=engine: run.burst(engine, "burst", burst.measure, args.burst),
-        )
+
+        def shot(engine: str = engine) -> dict[str, Any]:
+            result = run.burst(engine, "burst", burst.measure, args.burst)
+            # The bare loop again at once, with as many posts at a time as the daemon
+            # makes to one webhook: the share compares two rates of the same minute,
+            # since this machine's speed drifts by a third between runs.
+            bare = ceiling.measure(run.receiver, count=args.burst, threads=BURST_THREADS)
+            return {
+                **result,
+                "bare_loop_per_second": bare["deliveries_per_second"],
+                "bare_loop_threads": BURST_THREADS,
+            }
+
+        run.attempt("burst", f"{engine}, {args.burst:,} notices", shot)
 
 
 def _webhooks(run: Run) -> None:
