@@ -166,7 +166,10 @@ class SenderPool:
 
     @property
     def in_flight(self) -> int:
-        """Return how many leased deliveries this process holds (queued, posting, or finished) and has not recorded."""
+        """Return how many leased deliveries this process holds and has not recorded.
+
+        Queued at the poster, being posted, or finished and waiting for a turn.
+        """
         with self._lock:
             return len(self._held)
 
