@@ -64,6 +64,13 @@ def _hook(receiver: Receiver, path: str) -> WebhookSettings:
     return settings.webhooks["desk"]
 
 
+def _slow(receiver: Receiver, seconds: float = 30.0) -> tuple[str, WebhookSettings]:
+    """A new path the receiver answers after `seconds`, and webhook "desk" posting to it."""
+    path = f"/o/{uuid.uuid4().hex}"
+    receiver.delay[path] = seconds
+    return path, _hook(receiver, path)
+
+
 def _send(
     posting: offload.PostingProcess, hook: WebhookSettings, *ids: str, body: object = BODY
 ) -> None:
@@ -157,9 +164,8 @@ def test_a_reloaded_webhook_reaches_the_child(
 def test_no_more_than_per_webhook_posts_run_and_the_queued_ones_can_be_dropped(
     receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
-    slow = f"/o/{uuid.uuid4().hex}"
-    receiver.delay[slow] = 30.0
-    _send(posting, _hook(receiver, slow), *(f"q{n}" for n in range(5)))
+    slow, hook = _slow(receiver)
+    _send(posting, hook, *(f"q{n}" for n in range(5)))
     receiver.wait_for(slow, 2)  # per_webhook is 2: two posts run
     posting.drop("desk")
     # The three still queued come back unsent; the two running are not touched.
@@ -184,10 +190,9 @@ def test_a_job_past_its_last_moment_to_start_is_not_sent(
 def test_a_child_killed_mid_post_fails_the_posts_begun_and_returns_the_queued_unsent(
     receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
-    slow = f"/o/{uuid.uuid4().hex}"
-    receiver.delay[slow] = 30.0
+    slow, hook = _slow(receiver)
     first = _child(posting)
-    _send(posting, _hook(receiver, slow), "m1", "m2", "m3")
+    _send(posting, hook, "m1", "m2", "m3")
     receiver.wait_for(slow, 2)  # per_webhook is 2: two posting, one queued
     assert _begun(posting, "m1", "m2")
     os.kill(first, signal.SIGKILL)
@@ -226,9 +231,7 @@ def test_a_child_that_falls_silent_holding_jobs_is_killed(
 def test_a_queued_job_whose_time_runs_out_comes_back_without_waiting_for_a_thread(
     receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
-    slow = f"/o/{uuid.uuid4().hex}"
-    receiver.delay[slow] = 30.0
-    hook = _hook(receiver, slow)
+    slow, hook = _slow(receiver)
     _send(posting, hook, "busy_1", "busy_2")  # both of the webhook's posts, for 30 s
     receiver.wait_for(slow, 2)
     soon = datetime.now(UTC) + timedelta(seconds=0.5)
@@ -240,9 +243,8 @@ def test_a_queued_job_whose_time_runs_out_comes_back_without_waiting_for_a_threa
 def test_a_webhook_changed_by_a_reload_applies_to_its_queued_jobs(
     receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
-    slow, moved = f"/o/{uuid.uuid4().hex}", f"/o/{uuid.uuid4().hex}"
-    receiver.delay[slow] = 2.0
-    _send(posting, _hook(receiver, slow), "r1", "r2", "r3")
+    (slow, hook), moved = _slow(receiver, 2.0), f"/o/{uuid.uuid4().hex}"
+    _send(posting, hook, "r1", "r2", "r3")
     receiver.wait_for(slow, 2)  # r3 waits in the queue
     posting.target("desk", _hook(receiver, moved))
     reports.wait("r1", "r2", "r3")
@@ -278,9 +280,7 @@ def test_the_child_outlives_a_group_sigterm_and_ends_when_the_pipe_closes(
 def test_closing_fails_the_jobs_in_hand_at_once(
     receiver: Receiver, posting: offload.PostingProcess, reports: Reports
 ) -> None:
-    slow = f"/o/{uuid.uuid4().hex}"
-    receiver.delay[slow] = 30.0
-    hook = _hook(receiver, slow)
+    slow, hook = _slow(receiver)
     _send(posting, hook, "m")
     receiver.wait_for(slow)
     posting.close()
