@@ -283,6 +283,7 @@ def test_closing_fails_the_jobs_in_hand_at_once(
     slow, hook = _slow(receiver)
     _send(posting, hook, "m")
     receiver.wait_for(slow)
+    assert _begun(posting, "m")
     posting.close()
     # At once: not after the post's timeout and slack.
     assert [o and o.error for o in reports.wait("m", timeout=2)] == ["the daemon is stopping"]
