@@ -167,11 +167,7 @@ class PostingProcess:
         if to_child is not None:
             to_child.close()  # the child reads the end of its input and exits
         if child is not None:
-            try:
-                child.wait(timeout=EXIT_SECONDS)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            _reap(child)
 
     def _hand_over(self, jobs: list[sending.Job]) -> list[tuple[str, retry.Outcome | None]]:
         """Write `jobs` to the child (under _write); return what to report of any not handed over."""
@@ -187,7 +183,7 @@ class PostingProcess:
                 to_child.send(("target", name, posting.Target.of(self._hooks[name])))
                 self._sent.add(name)
         with self._lock:
-            if not any(gen == self._generation for gen, _ in self._out.values()):
+            if not self._holds(self._generation):
                 self._heard = time.monotonic()  # idle until now: its silence counts from here
             for job in jobs:
                 self._out[job.id] = (self._generation, False)
@@ -271,11 +267,7 @@ class PostingProcess:
             left = {key: held for key, held in self._out.items() if held[0] == generation}
             for key in left:
                 del self._out[key]
-        try:
-            child.wait(timeout=EXIT_SECONDS)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        _reap(child)
         if current:
             logger.error(
                 "the sending process exited (code %s); the next batch starts another",
@@ -307,14 +299,26 @@ class PostingProcess:
             (hook.timeout.total_seconds() for hook in list(self._hooks.values())), default=0.0
         )
         with self._lock:
-            holds = any(gen == generation for gen, _ in self._out.values())
-            return holds and time.monotonic() - self._heard > patience
+            return self._holds(generation) and time.monotonic() - self._heard > patience
+
+    def _holds(self, generation: int) -> bool:
+        """Return whether child `generation` has jobs not answered (under _lock)."""
+        return any(gen == generation for gen, _ in self._out.values())
 
     def _settle(self, left: dict[str, tuple[int, bool]], why: str) -> None:
         """Report the jobs a child left (no lock held): begun ones failed for `why`, others not sent."""
         if left:
             failed = retry.Outcome(None, why, 0.0)
             self._report([(key, failed if begun else None) for key, (_, begun) in left.items()])
+
+
+def _reap(child: subprocess.Popen[bytes]) -> None:
+    """Wait for a child whose pipe has closed to exit, killing it after EXIT_SECONDS."""
+    try:
+        child.wait(timeout=EXIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def _serve(from_daemon: Connection, to_daemon: Connection) -> None:
